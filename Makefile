@@ -1,0 +1,56 @@
+# Two commands do everything on a fresh machine with Python 3.11 and pip:
+#   make run    generate the default synthetic Social CRM data set and validate it
+#   make test   run the test suite
+# Both build .venv from uv.lock first (exact versions, nothing installed by hand).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+# Keep every cache inside the checkout: nothing lands in the home folder.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export UV_CACHE_DIR := $(abspath .cache/uv)
+export MPLCONFIGDIR := $(abspath .cache/matplotlib)
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+
+.PHONY: help env run test lint format generate validate ingest bench clean
+
+help:
+	@echo "make run    - generate the default synthetic data set, validate it, load it to data/interim"
+	@echo "make test   - run the tests"
+	@echo "make lint   - ruff check and format check"
+	@echo "make bench  - generator benchmark on the 1M-customer preset"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+env: $(VENV)/.synced
+
+run: env
+	$(PY) -m socialcrm.cli run
+
+test: env
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+lint: env
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+format: env
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format src tests benchmarks
+
+bench: env
+	$(PY) benchmarks/generate_large.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .cache .pytest_cache logs

@@ -1,0 +1,1 @@
+"""Social CRM ML lab."""

@@ -1,0 +1,99 @@
+"""Command line: ``socialcrm <verb> [hydra overrides]``.
+
+Every verb composes ``conf/`` with the given Hydra overrides (for example
+``data=synthetic_small`` or ``data=own data.raw_dir=/path/to/exports``), so the
+CLI and the ``python -m`` entry points read the same configuration.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from socialcrm.config import compose
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+
+OVERRIDES = typer.Argument(None, help="Hydra overrides, e.g. data=synthetic_small seed=7")
+PATH_OPTION = typer.Option(
+    None, "--path", help="Validate a folder of canonical tables instead of data.raw_dir"
+)
+
+
+@app.command()
+def generate(overrides: list[str] = OVERRIDES) -> None:
+    """Generate the synthetic Social CRM world (tables + truth/) into data.raw_dir."""
+    from socialcrm.data.generate import run_generate
+
+    cfg = compose(overrides or [])
+    run_generate(cfg, console=console)
+
+
+@app.command()
+def validate(
+    overrides: list[str] = OVERRIDES,
+    path: Path | None = PATH_OPTION,
+) -> None:
+    """Check a data folder against the contracts and report every violation; writes nothing."""
+    from socialcrm.data import load
+
+    cfg = compose(overrides or [])
+    source = load.DataSource.from_config(cfg.data)
+    if path is not None:
+        source = source.with_raw_dir(path)
+    report = load.validate_source(source)
+    report.render(console)
+    raise typer.Exit(code=0 if report.ok else 1)
+
+
+@app.command()
+def ingest(overrides: list[str] = OVERRIDES) -> None:
+    """Validate data.raw_dir and, only if it passes, write canonical tables to data.interim_dir."""
+    from socialcrm.data import load
+
+    cfg = compose(overrides or [])
+    source = load.DataSource.from_config(cfg.data)
+    try:
+        rows = load.ingest(source)
+    except load.DataContractError as err:
+        err.report.render(console)
+        raise typer.Exit(code=1) from None
+    _print_rows(f"ingested into {source.interim_dir}", rows)
+
+
+@app.command()
+def run(overrides: list[str] = OVERRIDES) -> None:
+    """The main job on the configured data: generate (synthetic only), validate, ingest."""
+    from socialcrm.data import load
+    from socialcrm.data.generate import run_generate
+
+    cfg = compose(overrides or [])
+    t0 = time.perf_counter()
+    if cfg.data.source == "synthetic":
+        run_generate(cfg, console=console)
+    source = load.DataSource.from_config(cfg.data)
+    try:
+        rows = load.ingest(source)
+    except load.DataContractError as err:
+        err.report.render(console)
+        raise typer.Exit(code=1) from None
+    _print_rows(f"validated and ingested into {source.interim_dir}", rows)
+    console.print(f"[bold green]done[/] in {time.perf_counter() - t0:.1f} s")
+
+
+def _print_rows(title: str, rows: dict[str, int]) -> None:
+    table = Table(title=title)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in rows.items():
+        table.add_row(name, f"{n:,}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Canonical Social CRM tables: contracts, the synthetic world, own-data loading."""

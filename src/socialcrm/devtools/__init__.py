@@ -1,0 +1,1 @@
+"""Developer tools (pre-commit hooks)."""

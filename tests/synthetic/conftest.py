@@ -1,0 +1,52 @@
+"""Synthetic worlds generated once per test session into temporary folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from socialcrm.config import compose
+from socialcrm.data.generate import write_synthetic
+
+
+class World:
+    """Read access to one generated data set (canonical tables and truth/)."""
+
+    def __init__(self, root: Path, generator):
+        self.root = root
+        self.generator = generator
+        self._cache: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self._cache:
+            self._cache[name] = pd.read_parquet(self.root / f"{name}.parquet")
+        return self._cache[name]
+
+
+def make_world(tmp_path_factory, overrides: list[str], label: str) -> World:
+    cfg = compose(overrides)
+    root = tmp_path_factory.mktemp(label) / "raw"
+    write_synthetic(cfg.data.generator, root, cfg.data.salt)
+    return World(root, cfg.data.generator)
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory) -> World:
+    """The test preset (about 2k customers)."""
+    return make_world(tmp_path_factory, ["data=synthetic_small"], "small")
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory) -> World:
+    """The default preset (about 20k customers): tight tolerances for statistical checks."""
+    return make_world(tmp_path_factory, [], "default")
+
+
+@pytest.fixture(scope="session")
+def world_no_contagion(tmp_path_factory) -> World:
+    """The default preset with contagion switched off (the negative control)."""
+    return make_world(
+        tmp_path_factory, ["data.generator.churn.contagion.enabled=false"], "no_contagion"
+    )
