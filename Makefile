@@ -17,12 +17,13 @@ export MPLCONFIGDIR := $(abspath .cache/matplotlib)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help env run test lint format generate validate ingest bench clean
+.PHONY: help env run test lint format repro bench clean
 
 help:
 	@echo "make run    - generate the default synthetic data set, validate it, load it to data/interim"
 	@echo "make test   - run the tests"
 	@echo "make lint   - ruff check and format check"
+	@echo "make repro  - reproduce the DVC pipeline (dvc.yaml)"
 	@echo "make bench  - generator benchmark on the 1M-customer preset"
 
 $(UV):
@@ -48,6 +49,9 @@ lint: env
 format: env
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
+
+repro: env
+	PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/dvc repro
 
 bench: env
 	$(PY) benchmarks/generate_large.py

@@ -63,7 +63,8 @@ def ingest(overrides: list[str] = OVERRIDES) -> None:
     except load.DataContractError as err:
         err.report.render(console)
         raise typer.Exit(code=1) from None
-    _print_rows(f"ingested into {source.interim_dir}", rows)
+    _print_rows("ingested", rows)
+    console.print(f"written to {source.interim_dir}")
 
 
 @app.command()
@@ -82,7 +83,8 @@ def run(overrides: list[str] = OVERRIDES) -> None:
     except load.DataContractError as err:
         err.report.render(console)
         raise typer.Exit(code=1) from None
-    _print_rows(f"validated and ingested into {source.interim_dir}", rows)
+    _print_rows("validated and ingested", rows)
+    console.print(f"written to {source.interim_dir}")
     console.print(f"[bold green]done[/] in {time.perf_counter() - t0:.1f} s")
 
 

@@ -267,3 +267,45 @@ def test_invalid_shares_are_rejected():
     cfg = compose(["data=synthetic_small", "data.generator.population.consent_share=1.5"])
     with pytest.raises(ValueError, match="consent_share"):
         generator_config(cfg.data.generator)
+
+
+def test_generated_world_meets_the_contracts(small_world):
+    from socialcrm.data.load import DataSource, validate_source
+
+    cfg = compose(["data=synthetic_small", f"data.raw_dir={small_world.root}"])
+    report = validate_source(DataSource.from_config(cfg.data))
+    assert report.ok, str(report)
+    assert report.tables["posts"] == len(small_world["posts"])
+
+
+def test_ingest_of_the_same_data_gives_the_same_bytes(small_world, tmp_path):
+    from socialcrm.data.load import DataSource, ingest
+
+    digests = []
+    for out in ("a", "b"):
+        cfg = compose(
+            [
+                "data=synthetic_small",
+                f"data.raw_dir={small_world.root}",
+                f"data.interim_dir={tmp_path / out}",
+            ]
+        )
+        ingest(DataSource.from_config(cfg.data))
+        digests.append(
+            {p.name: hashlib.sha256(p.read_bytes()).digest() for p in (tmp_path / out).iterdir()}
+        )
+    assert "_manifest.json" in digests[0] and len(digests[0]) == 10
+    assert digests[0] == digests[1]
+
+
+def test_best_customers_are_more_present_on_social_media(world):
+    cust = world["customers"].set_index("customer_id")
+    tx = world["transactions"]
+    spend = tx.groupby("customer_id").amount.sum().reindex(cust.index, fill_value=0)
+    acc = world["social_accounts"].dropna(subset=["customer_id"])
+    follows = acc.groupby("customer_id").follows_brand.any().reindex(cust.index, fill_value=False)
+    on_social = cust.index.isin(acc.customer_id)
+    top = spend >= spend.quantile(0.9)
+    bottom = spend <= spend.quantile(0.5)
+    assert follows[top].mean() > follows[bottom].mean() + 0.15
+    assert on_social[top.to_numpy()].mean() > on_social[bottom.to_numpy()].mean()

@@ -105,7 +105,7 @@ def run_generate(cfg: DictConfig, console: Console | None = None) -> dict[str, i
     t0 = time.perf_counter()
     rows = write_synthetic(cfg.data.generator, Path(cfg.data.raw_dir), cfg.data.salt, console)
     if console is not None:
-        table = Table(title=f"generated {cfg.data.name} in {time.perf_counter() - t0:.1f} s")
+        table = Table(title=f"{cfg.data.name}: {time.perf_counter() - t0:.1f} s")
         table.add_column("table")
         table.add_column("rows", justify="right")
         for name, n in rows.items():

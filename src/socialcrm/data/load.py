@@ -885,13 +885,15 @@ def ingest(source: DataSource) -> dict[str, int]:
     DataContractError
         If any rule is broken; nothing is written then.
     """
-    tables, report, as_of = _load_checked(source)
+    tables, report, _ = _load_checked(source)
     report.raise_if_failed()
     rows = {name: len(tables[name]) for name in TABLES if name in tables}
     manifest = {
         "name": source.name,
         "source": source.source,
-        "as_of": as_of.isoformat(),
+        # The configured extraction time; null means timestamps were checked against
+        # the time of ingest (not recorded, so the same input gives the same bytes).
+        "as_of": source.as_of.isoformat() if source.as_of is not None else None,
         "derived_customers": bool(source.derive_customers),
         "tables": rows,
         "hashed_columns": {

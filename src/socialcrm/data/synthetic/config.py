@@ -47,7 +47,8 @@ class PurchaseConfig:
     return_rate: float = 0.05
     seasonality: list[float] = field(default_factory=lambda: [1.0] * 12)
     dissatisfaction_effect: float = 0.35
-    social_spend_effect: float = 0.15
+    social_spend_effect: float = 0.25
+    social_rate_effect: float = 0.20
 
 
 @dataclass

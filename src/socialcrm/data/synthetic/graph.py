@@ -109,7 +109,11 @@ def build_accounts(
         anchor - rng.exponential(700.0, size=n_acc),
         rng.uniform(0.0, total_days * 0.9, size=n_acc),
     )
-    base = np.where(is_cust, -0.6, 0.9)
+    # Valuable customers follow the brand more often (the "best customers on social" signal).
+    cust_row = np.minimum(person, pop.n_customers - 1)
+    value = np.log(pop.mean_spend * pop.purchase_rate)
+    value_z = np.where(is_cust, (value[cust_row] - value.mean()) / (value.std() + 1e-12), 0.0)
+    base = np.where(is_cust, -0.6 + 0.5 * value_z, 0.9)
     follows_brand = rng.random(n_acc) < sigmoid(base + 0.7 * pop.social[person])
     return Accounts(
         person=person,

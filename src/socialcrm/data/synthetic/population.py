@@ -132,6 +132,9 @@ def build_population(cfg: GeneratorConfig, rng: np.random.Generator) -> Populati
     # Customer attributes.
     r, mean_rate = cfg.purchases.rate_shape, cfg.purchases.rate_mean
     purchase_rate = rng.gamma(r, mean_rate / r, size=n)
+    # Socially engaged customers buy a little more often (engagement is loyalty).
+    rate_lift = np.exp(cfg.purchases.social_rate_effect * social[:n])
+    purchase_rate = purchase_rate * rate_lift / rate_lift.mean()
     p, q = cfg.purchases.spend_p, cfg.purchases.spend_q
     gamma_rate = cfg.purchases.spend_mean * (q - 1) / p
     base_spend = p / rng.gamma(q, 1.0 / gamma_rate, size=n)

@@ -1,0 +1,46 @@
+"""Every notebook runs top to bottom on the small preset, and is committed without outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from socialcrm.paths import project_root
+
+NOTEBOOKS = sorted((project_root() / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks_named_by_convention():
+    assert NOTEBOOKS
+    for nb in NOTEBOOKS:
+        major, minor = nb.name.split("-", 1)[0].split(".")
+        assert major.isdigit() and minor.isdigit(), nb.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path: Path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+@pytest.mark.xdist_group("notebooks")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs(path: Path, tmp_path, monkeypatch):
+    monkeypatch.setenv(
+        "SOCIALCRM_NOTEBOOK_OVERRIDES", f"data=synthetic_small paths.root_dir={tmp_path}"
+    )
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    # the notebook made its own data in the temporary folder, not in the repo
+    assert (tmp_path / "data" / "interim" / "synthetic_small" / "_manifest.json").is_file()
