@@ -16,7 +16,13 @@ from rich.table import Table
 
 from socialcrm.config import compose
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Social CRM ML lab. Every verb takes Hydra overrides, e.g. "
+    "`socialcrm run data=synthetic_small seed=7`.",
+)
 console = Console()
 
 OVERRIDES = typer.Argument(None, help="Hydra overrides, e.g. data=synthetic_small seed=7")
@@ -54,30 +60,28 @@ def validate(
 @app.command()
 def ingest(overrides: list[str] = OVERRIDES) -> None:
     """Validate data.raw_dir and, only if it passes, write canonical tables to data.interim_dir."""
-    from socialcrm.data import load
 
-    cfg = compose(overrides or [])
-    source = load.DataSource.from_config(cfg.data)
-    try:
-        rows = load.ingest(source)
-    except load.DataContractError as err:
-        err.report.render(console)
-        raise typer.Exit(code=1) from None
-    _print_rows("ingested", rows)
-    console.print(f"written to {source.interim_dir}")
+    _ingest(compose(overrides or []).data)
 
 
 @app.command()
 def run(overrides: list[str] = OVERRIDES) -> None:
     """The main job on the configured data: generate (synthetic only), validate, ingest."""
-    from socialcrm.data import load
     from socialcrm.data.generate import run_generate
 
     cfg = compose(overrides or [])
     t0 = time.perf_counter()
     if cfg.data.source == "synthetic":
         run_generate(cfg, console=console)
-    source = load.DataSource.from_config(cfg.data)
+    _ingest(cfg.data)
+    console.print(f"[bold green]done[/] in {time.perf_counter() - t0:.1f} s")
+
+
+def _ingest(data_cfg) -> None:
+    """Validate and ingest one data config; on violations print them and exit 1."""
+    from socialcrm.data import load
+
+    source = load.DataSource.from_config(data_cfg)
     try:
         rows = load.ingest(source)
     except load.DataContractError as err:
@@ -85,7 +89,6 @@ def run(overrides: list[str] = OVERRIDES) -> None:
         raise typer.Exit(code=1) from None
     _print_rows("validated and ingested", rows)
     console.print(f"written to {source.interim_dir}")
-    console.print(f"[bold green]done[/] in {time.perf_counter() - t0:.1f} s")
 
 
 def _print_rows(title: str, rows: dict[str, int]) -> None:

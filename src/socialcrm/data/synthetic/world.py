@@ -11,6 +11,7 @@ accounts or their ties (a clean negative control).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -20,15 +21,23 @@ from rich.progress import Progress
 from socialcrm.data.privacy import hash_identifiers
 from socialcrm.data.synthetic.config import GeneratorConfig
 from socialcrm.data.synthetic.graph import (
+    Accounts,
     assign_referrals,
     build_accounts,
     customer_adjacency,
     observed_edges,
     person_ties,
 )
-from socialcrm.data.synthetic.population import CATEGORIES, PURCHASE_CHANNELS, build_population
+from socialcrm.data.synthetic.population import (
+    CATEGORIES,
+    PURCHASE_CHANNELS,
+    Population,
+    build_population,
+)
 from socialcrm.data.synthetic.simulate import (
     TICKET_CATEGORIES,
+    Calendar,
+    History,
     calendar,
     latent_posts,
     simulate,
@@ -67,6 +76,17 @@ def _take_nullable(values: pa.Array, idx: np.ndarray) -> pa.Array:
 
 def _labels(names: list[str], codes: np.ndarray) -> pa.Array:
     return pa.array(names, type=pa.string()).take(pa.array(codes.astype(np.int64)))
+
+
+@dataclass
+class _Keys:
+    """The identifier columns shared by several tables."""
+
+    customer: pa.Array
+    account: pa.Array
+    person: pa.Array
+    offer: pa.Array
+    log: pa.Array
 
 
 class _Clock:
@@ -351,43 +371,26 @@ def generate_tables(
         progress.advance(stage)
 
     # --- ground truth --------------------------------------------------------
-    yield from _truth_tables(
-        pop,
-        accounts,
-        ties,
-        hist,
-        cfg,
-        cal,
-        clock,
-        customer_id,
-        account_id,
-        person_id,
-        offer_ids,
-        log_id,
-        lg,
-        ps,
-    )
+    keys = _Keys(customer_id, account_id, person_id, offer_ids, log_id)
+    yield from _truth_tables(pop, accounts, ties, hist, cal, clock, keys, lg, ps)
     if progress is not None and stage is not None:
         progress.advance(stage)
 
 
 def _truth_tables(
-    pop,
-    accounts,
-    ties,
-    hist,
-    cfg,
-    cal,
-    clock,
-    customer_id,
-    account_id,
-    person_id,
-    offer_ids,
-    log_id,
-    lg,
-    ps,
+    pop: Population,
+    accounts: Accounts,
+    ties: np.ndarray,
+    hist: History,
+    cal: Calendar,
+    clock: _Clock,
+    keys: _Keys,
+    lg: dict[str, np.ndarray],
+    ps: dict[str, np.ndarray],
 ) -> Iterator[tuple[str, pa.Table]]:
     n = pop.n_customers
+    customer_id, account_id, person_id = keys.customer, keys.account, keys.person
+    offer_ids, log_id = keys.offer, keys.log
     churned = np.isfinite(hist.churn_day)
     churn_month = np.searchsorted(cal.month_start, hist.churn_day, side="right") - 1
     yield (
