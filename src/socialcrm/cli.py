@@ -65,15 +65,35 @@ def ingest(overrides: list[str] = OVERRIDES) -> None:
 
 
 @app.command()
+def features(overrides: list[str] = OVERRIDES) -> None:
+    """Build point-in-time features and labels of the ingested data into features.output_dir."""
+    from socialcrm.features.run import run_features
+
+    run_features(compose(overrides or []), console=console)
+
+
+@app.command()
+def report(overrides: list[str] = OVERRIDES) -> None:
+    """Write the Social CRM insight report to report.output_dir and log it to MLflow."""
+    from socialcrm.reports.run import run_report
+
+    run_report(compose(overrides or []), console=console)
+
+
+@app.command()
 def run(overrides: list[str] = OVERRIDES) -> None:
-    """The main job on the configured data: generate (synthetic only), validate, ingest."""
+    """The main job: generate (synthetic only), validate, ingest, features, insight report."""
     from socialcrm.data.generate import run_generate
+    from socialcrm.features.run import run_features
+    from socialcrm.reports.run import run_report
 
     cfg = compose(overrides or [])
     t0 = time.perf_counter()
     if cfg.data.source == "synthetic":
         run_generate(cfg, console=console)
     _ingest(cfg.data)
+    run_features(cfg, console=console)
+    run_report(cfg, console=console)
     console.print(f"[bold green]done[/] in {time.perf_counter() - t0:.1f} s")
 
 

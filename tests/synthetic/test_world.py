@@ -206,9 +206,11 @@ def test_posts_carry_sentiment_in_varied_words(world):
     assert posts.text.nunique() > 0.3 * len(posts)
     shares = posts.sentiment.value_counts(normalize=True)
     assert 0.1 < shares["negative"] < 0.35 and 0.2 < shares["positive"] < 0.55
-    assert posts.misleading_words[posts.sentiment != "neutral"].mean() == pytest.approx(
-        world.generator.social.label_noise, abs=0.01
-    )
+    social = world.generator.social
+    assert posts.misleading_words.mean() == pytest.approx(social.label_noise, abs=0.01)
+    opinionated = posts.sentiment != "neutral"
+    assert posts.figurative[opinionated].mean() == pytest.approx(social.figurative_share, abs=0.01)
+    assert not (posts.figurative & posts.misleading_words).any()
     complaints = posts[posts.complaint]
     assert (complaints.sentiment == "negative").all()
     assert complaints.topic.nunique() == 6

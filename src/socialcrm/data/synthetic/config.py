@@ -1,15 +1,16 @@
 """Typed parameters of the synthetic Social CRM world.
 
-They mirror ``conf/data/synthetic.yaml`` (``data.generator``); building them with
-:func:`generator_config` rejects unknown keys and wrong types, so a typo in a
-config fails loudly instead of silently using a default.
+They mirror ``conf/data/synthetic.yaml`` (``data.generator``), which is the one
+place values live: fields here have no defaults (``MISSING``) except optional
+parts of an offer. Building them with :func:`generator_config` rejects unknown
+keys, missing keys and wrong types, so a typo fails loudly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 
 @dataclass
@@ -18,83 +19,85 @@ class PopulationConfig:
     age_bands: dict[str, float] = field(default_factory=dict)
     plans: dict[str, float] = field(default_factory=dict)
     acquisition_channels: dict[str, float] = field(default_factory=dict)
-    consent_share: float = 0.7
-    signup_before_start: float = 0.35
+    consent_share: float = MISSING
+    signup_before_start: float = MISSING
 
 
 @dataclass
 class PlatformConfig:
-    share: float = 0.3
-    age_slope: float = 0.0
+    share: float = MISSING
+    age_slope: float = MISSING
 
 
 @dataclass
 class GraphConfig:
-    mean_degree: float = 7.0
-    community_size_mean: float = 60.0
-    within_community: float = 0.8
-    homophily: float = 0.55
-    interactions_per_tie: float = 1.2
+    mean_degree: float = MISSING
+    community_size_mean: float = MISSING
+    within_community: float = MISSING
+    homophily: float = MISSING
+    interactions_per_tie: float = MISSING
 
 
 @dataclass
 class PurchaseConfig:
-    rate_mean: float = 0.9
-    rate_shape: float = 1.3
-    spend_mean: float = 48.0
-    spend_p: float = 4.0
-    spend_q: float = 3.2
-    return_rate: float = 0.05
+    rate_mean: float = MISSING
+    rate_shape: float = MISSING
+    spend_mean: float = MISSING
+    spend_p: float = MISSING
+    spend_q: float = MISSING
+    return_rate: float = MISSING
     seasonality: list[float] = field(default_factory=lambda: [1.0] * 12)
-    dissatisfaction_effect: float = 0.35
-    social_spend_effect: float = 0.25
-    social_rate_effect: float = 0.20
+    dissatisfaction_effect: float = MISSING
+    social_spend_effect: float = MISSING
+    social_rate_effect: float = MISSING
 
 
 @dataclass
 class SupportConfig:
-    ticket_rate: float = 0.07
-    dissatisfaction_effect: float = 0.6
-    bad_ticket_shock: float = 0.45
-    good_ticket_lift: float = 0.10
-    satisfaction_memory: float = 0.8
+    ticket_rate: float = MISSING
+    dissatisfaction_effect: float = MISSING
+    bad_ticket_shock: float = MISSING
+    good_ticket_lift: float = MISSING
+    satisfaction_memory: float = MISSING
+    satisfaction_noise: float = MISSING
 
 
 @dataclass
 class SocialConfig:
-    posts_per_month: float = 0.55
-    brand_mention_share: float = 0.45
-    negative_slope: float = 1.2
-    base_negative: float = 0.16
-    base_positive: float = 0.38
-    complaint_share: float = 0.6
-    label_noise: float = 0.06
+    posts_per_month: float = MISSING
+    brand_mention_share: float = MISSING
+    negative_slope: float = MISSING
+    base_negative: float = MISSING
+    base_positive: float = MISSING
+    complaint_share: float = MISSING
+    label_noise: float = MISSING
+    figurative_share: float = MISSING
 
 
 @dataclass
 class ChurnEffects:
-    dissatisfaction: float = 0.55
-    low_satisfaction: float = 0.45
-    tickets_3m: float = 0.12
-    bad_tickets_3m: float = 0.35
-    tenure: float = -0.30
-    price_sensitivity: float = 0.40
-    negative_posts_3m: float = 0.30
-    premium_plan: float = -0.35
-    referred: float = -0.25
+    dissatisfaction: float = MISSING
+    low_satisfaction: float = MISSING
+    tickets_3m: float = MISSING
+    bad_tickets_3m: float = MISSING
+    tenure: float = MISSING
+    price_sensitivity: float = MISSING
+    negative_posts_3m: float = MISSING
+    premium_plan: float = MISSING
+    referred: float = MISSING
 
 
 @dataclass
 class ContagionConfig:
-    enabled: bool = True
-    hazard_ratio: float = 1.8
-    window_months: int = 3
-    cap: int = 2
+    enabled: bool = MISSING
+    hazard_ratio: float = MISSING
+    window_months: int = MISSING
+    cap: int = MISSING
 
 
 @dataclass
 class ChurnConfig:
-    annual_rate: float = 0.28
+    annual_rate: float = MISSING
     contract_plans: list[str] = field(default_factory=lambda: ["plus", "premium"])
     effects: ChurnEffects = field(default_factory=ChurnEffects)
     contagion: ContagionConfig = field(default_factory=ContagionConfig)
@@ -102,15 +105,15 @@ class ChurnConfig:
 
 @dataclass
 class OfferSpec:
-    offer_id: str = ""
-    offer_type: str = ""
-    channel: str = "email"
-    cost: float = 0.0
-    margin: float = 0.3
-    value: float = 1.0
+    offer_id: str = MISSING
+    offer_type: str = MISSING
+    channel: str = MISSING
+    cost: float = MISSING
+    margin: float = MISSING
+    value: float = MISSING
     eligible_plans: str | None = None
     min_tenure_days: int = 0
-    base: float = -3.0
+    base: float = MISSING
     effects: dict[str, float] = field(default_factory=dict)
     policy: dict[str, float] = field(default_factory=dict)
     retains: bool = False
@@ -118,22 +121,22 @@ class OfferSpec:
 
 @dataclass
 class OfferConfig:
-    start_month: int = 3
-    contact_rate: float = 0.12
-    response_window_days: int = 14
-    policy_temperature: float = 1.0
-    no_offer_weight: float = 1.0
-    retention_effect: float = -0.6
+    start_month: int = MISSING
+    contact_rate: float = MISSING
+    response_window_days: int = MISSING
+    policy_temperature: float = MISSING
+    no_offer_weight: float = MISSING
+    retention_effect: float = MISSING
     catalog: list[OfferSpec] = field(default_factory=list)
 
 
 @dataclass
 class GeneratorConfig:
-    seed: int = 42
-    n_customers: int = 20000
-    start_date: str = "2023-07-01"
-    months: int = 36
-    latent_per_customer: float = 0.35
+    seed: int = MISSING
+    n_customers: int = MISSING
+    start_date: str = MISSING
+    months: int = MISSING
+    latent_per_customer: float = MISSING
     population: PopulationConfig = field(default_factory=PopulationConfig)
     platforms: dict[str, PlatformConfig] = field(default_factory=dict)
     graph: GraphConfig = field(default_factory=GraphConfig)

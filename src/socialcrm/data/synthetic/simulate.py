@@ -2,16 +2,18 @@
 
 Each month, for every active customer:
 
-1. support tickets arrive (more when dissatisfied); badly handled tickets lower
-   satisfaction, well handled ones raise it; shocks fade with
+1. the churn hazard is computed from the state entering the month:
+   dissatisfaction, the latent satisfaction trait, the last three months'
+   tickets and negative posts, tenure, price sensitivity, plan, referral and,
+   when contagion is on, the number of social ties who churned in the last
+   ``window_months``; hazards are scaled so that the share of active customers
+   lost matches ``annual_rate`` (the truth panel holds exactly this hazard,
+   knowable at the month start);
+2. support tickets arrive (more when dissatisfied) until churn; badly handled
+   tickets lower satisfaction, well handled ones raise it; shocks fade with
    ``satisfaction_memory``;
-2. social account holders post; the share of negative posts and complaints
+3. social account holders post; the share of negative posts and complaints
    rises with dissatisfaction and right after a bad ticket;
-3. the churn hazard is computed from dissatisfaction, the latent satisfaction
-   trait, recent tickets, tenure, price sensitivity, recent negative posts,
-   plan, referral and, when contagion is on, the number of social ties who
-   churned in the last ``window_months``; the hazards are scaled so that the
-   average hazard of active customers matches ``annual_rate``;
 4. purchases follow a Poisson process with a customer-specific rate (gamma
    heterogeneity) until churn (buy till you die); amounts follow Gamma-Gamma;
 5. from ``start_month`` on, a campaign contacts a share of customers; a
@@ -220,64 +222,9 @@ def simulate(
         a_start = np.maximum(t0, pop.signup_day[idx])
         frac = (t1 - a_start) / dm
 
-        # 1. Support tickets and their effect on satisfaction.
-        rate = sup.ticket_rate * np.exp(sup.dissatisfaction_effect * (-dev[idx]) - 0.3 * sat[idx])
-        k = rng.poisson(rate * frac)
-        tc = np.repeat(idx, k)
-        ts = np.repeat(a_start, k) + rng.random(len(tc)) * (t1 - np.repeat(a_start, k))
-        tcat = rng.choice(len(TICKET_CATEGORIES), size=len(tc), p=TICKET_SHARES)
-        res = rng.lognormal(np.log(TICKET_MEDIAN_HOURS[tcat]), 0.9) * np.exp(-0.15 * sat[tc])
-        quality = 0.6 * (sat[tc] + dev[tc]) - 0.8 * np.log(res / 24.0) + rng.normal(0, 1, len(tc))
-        csat = (np.digitize(quality, [-1.4, -0.5, 0.4, 1.3]) + 1).astype(np.int8)
-        answered = rng.random(len(tc)) < 0.65
-        resolved = ts + res / 24.0 < total_days
-        tickets.add(
-            customer=tc,
-            day=ts,
-            category=tcat.astype(np.int8),
-            hours=np.where(resolved, res, np.nan),
-            satisfaction=np.where(answered & resolved, csat, -1).astype(np.int8),
-        )
-        n_bad = np.bincount(tc, weights=(csat <= 2), minlength=n)
-        n_good = np.bincount(tc, weights=(csat >= 4), minlength=n)
-        n_tk = np.bincount(tc, minlength=n)
-        dev[idx] = (
-            sup.satisfaction_memory * dev[idx]
-            - sup.bad_ticket_shock * n_bad[idx]
-            + sup.good_ticket_lift * n_good[idx]
-            + rng.normal(0.0, 0.12, len(idx))
-        )
-        tickets3[:, slot] = n_tk
-        bad3[:, slot] = n_bad
-        # the category of each customer's last ticket this month, for complaint topics
-        last_cat = np.full(n, -1, dtype=np.int64)
-        last_cat[tc] = tcat
-
-        # 2. Posts by customers who hold social accounts.
-        kp = rng.poisson(post_rate[idx] * frac)
-        pcust = np.repeat(idx, kp)
-        p_start = np.repeat(a_start, kp)
-        pday = p_start + rng.random(len(pcust)) * (t1 - p_start)
-        recent_bad = n_bad[pcust] > 0
-        state = dev[pcust] + 0.5 * sat[pcust]
-        sentiment, topic, mention, noisy = _post_labels(
-            state, recent_bad, last_cat[pcust], a_neg, a_pos, soc, rng, soc.brand_mention_share
-        )
-        acc = acc_start[pcust] + (rng.random(len(pcust)) * acc_count[pcust]).astype(np.int64)
-        # A post needs its account: drop the few drawn before the account existed.
-        ok = accounts.created_day[acc] <= pday
-        pcust, sentiment = pcust[ok], sentiment[ok]
-        posts.add(
-            account=acc[ok].astype(np.int32),
-            day=pday[ok],
-            sentiment=sentiment,
-            topic=topic[ok],
-            mention=mention[ok],
-            noisy=noisy[ok],
-        )
-        neg3[:, slot] = np.bincount(pcust, weights=(sentiment == NEGATIVE), minlength=n)
-
-        # 3. Churn hazard, scaled to the target rate, with contagion over ties.
+        # 1. Churn hazard from the state entering the month (the last three months'
+        #    tickets and posts, satisfaction so far, ties who churned recently),
+        #    scaled to the target rate: what the truth knows at the month start.
         recent = (churn_month >= m - ch.contagion.window_months) & (churn_month < m)
         exposure = np.asarray(adjacency[idx] @ recent.astype(np.float32)).ravel()
         tenure_m = np.maximum(t0 - pop.signup_day[idx], 0.0) / 30.44
@@ -303,6 +250,67 @@ def simulate(
         c_idx = idx[churns]
         churn_day[c_idx] = a_start[churns] + rng.random(len(c_idx)) * (t1 - a_start[churns])
         churn_month[c_idx] = m
+
+        # 2. Support tickets and their effect on satisfaction.
+        # (tickets stop when the relationship ends; posts may go on to the month end)
+        rel_end = np.minimum(t1, churn_day[idx])
+        rate = sup.ticket_rate * np.exp(sup.dissatisfaction_effect * (-dev[idx]) - 0.3 * sat[idx])
+        k = rng.poisson(rate * (rel_end - a_start) / dm)
+        tc = np.repeat(idx, k)
+        ts = np.repeat(a_start, k) + rng.random(len(tc)) * np.repeat(rel_end - a_start, k)
+        tcat = rng.choice(len(TICKET_CATEGORIES), size=len(tc), p=TICKET_SHARES)
+        res = rng.lognormal(np.log(TICKET_MEDIAN_HOURS[tcat]), 0.9) * np.exp(-0.15 * sat[tc])
+        quality = 0.6 * (sat[tc] + dev[tc]) - 0.8 * np.log(res / 24.0) + rng.normal(0, 1, len(tc))
+        csat = (np.digitize(quality, [-1.4, -0.5, 0.4, 1.3]) + 1).astype(np.int8)
+        answered = rng.random(len(tc)) < 0.65
+        resolved = ts + res / 24.0 < total_days
+        tickets.add(
+            customer=tc,
+            day=ts,
+            category=tcat.astype(np.int8),
+            hours=np.where(resolved, res, np.nan),
+            satisfaction=np.where(answered & resolved, csat, -1).astype(np.int8),
+        )
+        n_bad = np.bincount(tc, weights=(csat <= 2), minlength=n)
+        n_good = np.bincount(tc, weights=(csat >= 4), minlength=n)
+        n_tk = np.bincount(tc, minlength=n)
+        dev[idx] = (
+            sup.satisfaction_memory * dev[idx]
+            - sup.bad_ticket_shock * n_bad[idx]
+            + sup.good_ticket_lift * n_good[idx]
+            + rng.normal(0.0, sup.satisfaction_noise, len(idx))
+        )
+        tickets3[:, slot] = n_tk
+        bad3[:, slot] = n_bad
+        # the category of each customer's last ticket this month, for complaint topics
+        last_cat = np.full(n, -1, dtype=np.int64)
+        last_cat[tc] = tcat
+
+        # 3. Posts by customers who hold social accounts.
+        kp = rng.poisson(post_rate[idx] * frac)
+        pcust = np.repeat(idx, kp)
+        p_start = np.repeat(a_start, kp)
+        pday = p_start + rng.random(len(pcust)) * (t1 - p_start)
+        recent_bad = n_bad[pcust] > 0
+        state = dev[pcust] + 0.5 * sat[pcust]
+        sentiment, topic, mention, noisy, figurative = _post_labels(
+            state, recent_bad, last_cat[pcust], a_neg, a_pos, soc, rng, soc.brand_mention_share
+        )
+        acc = acc_start[pcust] + (rng.random(len(pcust)) * acc_count[pcust]).astype(np.int64)
+        # A post needs its account: drop the few drawn before the account existed.
+        ok = accounts.created_day[acc] <= pday
+        pcust, sentiment = pcust[ok], sentiment[ok]
+        posts.add(
+            account=acc[ok].astype(np.int32),
+            day=pday[ok],
+            sentiment=sentiment,
+            topic=topic[ok],
+            mention=mention[ok],
+            noisy=noisy[ok],
+            figurative=figurative[ok],
+        )
+        neg3[:, slot] = np.bincount(pcust, weights=(sentiment == NEGATIVE), minlength=n)
+
         lam_t = lam[idx] * np.exp(pur.dissatisfaction_effect * np.clip(dev[idx], -3.0, 1.0))
         lam_t = lam_t * season[cal.month_of_year[m]]
         panel.add(
@@ -438,8 +446,8 @@ def _post_labels(
     soc,
     rng: np.random.Generator,
     mention_share: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """True sentiment, complaint topic, brand mention and noise flag of each post."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """True sentiment, complaint topic, brand mention, noise and figurative flags of each post."""
     k = len(state)
     l_neg = a_neg - soc.negative_slope * state + 0.9 * recent_bad
     l_pos = a_pos + 0.8 * soc.negative_slope * state - 0.5 * recent_bad
@@ -458,8 +466,10 @@ def _post_labels(
     topic = np.where(from_ticket, TICKET_TOPIC[np.maximum(ticket_cat, 0)], random_topic)
     topic = np.where(complaint, topic, -1).astype(np.int8)
     mention = np.where(complaint, rng.random(k) < 0.9, rng.random(k) < mention_share)
-    noisy = (sentiment != NEUTRAL) & (rng.random(k) < soc.label_noise)
-    return sentiment, topic, mention, noisy
+    u = rng.random(k)
+    noisy = u < soc.label_noise
+    figurative = ~noisy & (sentiment != NEUTRAL) & (u < soc.label_noise + soc.figurative_share)
+    return sentiment, topic, mention, noisy, figurative
 
 
 def _offer_traits(
@@ -642,7 +652,7 @@ def latent_posts(
     day = p_start + rng.random(len(acc)) * (total_days - p_start)
     state = 0.5 * pop.satisfaction[accounts.person[acc]] + rng.normal(0.0, 0.3, len(acc))
     base_neu = 1 - soc.base_negative - soc.base_positive
-    sentiment, topic, mention, noisy = _post_labels(
+    sentiment, topic, mention, noisy, figurative = _post_labels(
         state,
         np.zeros(len(acc), dtype=bool),
         np.full(len(acc), -1),
@@ -659,4 +669,5 @@ def latent_posts(
         "topic": topic,
         "mention": mention,
         "noisy": noisy,
+        "figurative": figurative,
     }

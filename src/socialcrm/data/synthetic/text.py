@@ -2,10 +2,16 @@
 
 A post is assembled from a template (a sequence of slots) whose slots draw from
 vocabulary pools: many phrasings per sentiment, complaint phrases per topic,
-openers, closers, emoji, hashtags, slang and misspellings. A share of posts is
-deliberately misleading (sarcasm: a complaint in positive words; understatement:
-praise in negative words), so no single word decides the label. Assembly is
-vectorised with pyarrow: millions of posts take seconds.
+openers, closers, emoji, hashtags, slang and misspellings. Two kinds of posts
+mislead on purpose, so no single word decides the label:
+
+- *figurative* posts (sarcasm: a complaint in positive words; understatement:
+  praise in negative words) fool a lexicon but have a recognisable form;
+- *noisy* posts are worded like another sentiment altogether (an unhappy
+  customer writing a neutral question): no reader of the text alone can get
+  them right, which caps any text model below perfect, as on real data.
+
+Assembly is vectorised with pyarrow: millions of posts take seconds.
 """
 
 from __future__ import annotations
@@ -345,6 +351,7 @@ def compose_posts(
     topic: np.ndarray,
     mentions_brand: np.ndarray,
     noisy: np.ndarray,
+    figurative: np.ndarray,
     rng: np.random.Generator,
 ) -> pa.StringArray:
     """Write one text per post.
@@ -359,7 +366,10 @@ def compose_posts(
     mentions_brand
         Whether the text names the brand (otherwise a generic reference).
     noisy
-        Whether the words contradict the label (sarcasm or understatement).
+        Whether the post is worded like another sentiment (plain templates of
+        one of the other two classes).
+    figurative
+        Whether the post is sarcastic (negative) or an understatement (positive).
     rng
         Random generator.
 
@@ -376,8 +386,18 @@ def compose_posts(
     kind[sentiment == POSITIVE] = "positive"
     kind[sentiment == NEGATIVE] = "negative"
     kind[is_complaint] = "complaint"
-    kind[noisy & (sentiment == NEGATIVE)] = "sarcasm"
-    kind[noisy & (sentiment == POSITIVE)] = "understatement"
+    kind[figurative & (sentiment == NEGATIVE)] = "sarcasm"
+    kind[figurative & (sentiment == POSITIVE)] = "understatement"
+    # noisy posts take the plain wording of one of the two other classes
+    other = {
+        NEGATIVE: np.array(["neutral", "positive"]),
+        NEUTRAL: np.array(["negative", "positive"]),
+        POSITIVE: np.array(["neutral", "negative"]),
+    }
+    pick = rng.integers(0, 2, size=n)
+    for label, names in other.items():
+        rows = noisy & (sentiment == label)
+        kind[rows] = names[pick[rows]]
 
     pieces: list[pa.Array] = []
     positions: list[np.ndarray] = []

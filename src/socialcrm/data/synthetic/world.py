@@ -329,7 +329,9 @@ def generate_tables(
     n_posts = len(ps["day"])
     for lo, hi in _chunks(n_posts):
         p = {k: v[lo:hi] for k, v in ps.items()}
-        text = compose_posts(p["sentiment"], p["topic"], p["mention"], p["noisy"], rng["text"])
+        text = compose_posts(
+            p["sentiment"], p["topic"], p["mention"], p["noisy"], p["figurative"], rng["text"]
+        )
         followers = accounts.followers[p["account"]]
         complaint = p["topic"] >= 0
         eng = np.exp(rng["text"].normal(0.0, 0.8, hi - lo)) * np.where(complaint, 1.6, 1.0)
@@ -474,6 +476,7 @@ def _truth_tables(
                     "complaint": pa.array(topic >= 0),
                     "topic": _take_nullable(pa.array(TOPICS), topic),
                     "misleading_words": pa.array(ps["noisy"][lo:hi]),
+                    "figurative": pa.array(ps["figurative"][lo:hi]),
                 }
             ),
         )

@@ -1,0 +1,31 @@
+"""SQL helpers shared by the feature groups.
+
+The group queries are plain SQL with two engine-specific pieces defined as
+macros, so the same text can run on DuckDB and (later) Spark SQL:
+``days_between(a, b)`` (fractional days from ``a`` to ``b``) and interval
+arithmetic ``ts - INTERVAL n DAY``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+DUCKDB_MACROS = """
+CREATE OR REPLACE MACRO days_between(a, b) AS date_diff('second', a, b) / 86400.0;
+"""
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Define the helper macros on a DuckDB connection."""
+    con.execute(DUCKDB_MACROS)
+
+
+def quote(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A safe column-name fragment from a data value (``App Store`` -> ``app_store``)."""
+    out = "".join(ch if ch.isalnum() else "_" for ch in str(name).lower()).strip("_")
+    return out or "blank"

@@ -1,0 +1,81 @@
+"""Where MLflow runs go, set explicitly from ``conf/tracking/``.
+
+MLflow's implicit defaults (``./mlruns``, ``sqlite:///mlflow.db`` in whatever the
+current directory is) are never used: :func:`configure` sets the tracking URI
+and each experiment's artifact location from config before anything is logged.
+Telemetry is switched off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+import mlflow
+
+
+def configure(tracking: Mapping[str, Any]) -> str:
+    """Point MLflow at the configured store; create the local folders it needs.
+
+    Returns
+    -------
+    str
+        The tracking URI.
+    """
+    uri = str(tracking["tracking_uri"])
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if tracking.get("artifact_root"):
+        Path(str(tracking["artifact_root"])).mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def experiment_name(tracking: Mapping[str, Any], name: str) -> str:
+    """``<prefix>-<name>``: one MLflow experiment per task (churn, clv, insights, ...)."""
+    prefix = tracking.get("experiment_prefix")
+    return f"{prefix}-{name}" if prefix else name
+
+
+def _experiment_id(tracking: Mapping[str, Any], name: str) -> str:
+    full = experiment_name(tracking, name)
+    exp = mlflow.get_experiment_by_name(full)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if tracking.get("artifact_root"):
+        location = (Path(str(tracking["artifact_root"])) / full).resolve().as_uri()
+    return mlflow.create_experiment(full, artifact_location=location)
+
+
+@contextlib.contextmanager
+def start_run(
+    tracking: Mapping[str, Any],
+    experiment: str,
+    run_name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    nested: bool = False,
+) -> Iterator[mlflow.ActiveRun]:
+    """Start an MLflow run in the configured store and experiment.
+
+    Parameters
+    ----------
+    tracking
+        The ``tracking`` config node.
+    experiment
+        Short experiment name (the prefix is added).
+    run_name, tags, nested
+        Passed to :func:`mlflow.start_run`.
+    """
+    configure(tracking)
+    exp_id = _experiment_id(tracking, experiment)
+    with mlflow.start_run(
+        experiment_id=exp_id, run_name=run_name, tags=dict(tags or {}), nested=nested
+    ) as run:
+        yield run
