@@ -17,13 +17,14 @@ export MPLCONFIGDIR := $(abspath .cache/matplotlib)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help env run test lint format repro bench clean
+.PHONY: help env run test lint format repro ui bench clean
 
 help:
-	@echo "make run    - generate the default synthetic data set, validate it, load it to data/interim"
+	@echo "make run    - the main job: generate, validate, ingest, features, insight report"
 	@echo "make test   - run the tests"
 	@echo "make lint   - ruff check and format check"
 	@echo "make repro  - reproduce the DVC pipeline (dvc.yaml)"
+	@echo "make ui     - open the MLflow UI on the repo's tracking store"
 	@echo "make bench  - generator benchmark on the 1M-customer preset"
 
 $(UV):
@@ -50,11 +51,17 @@ format: env
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
 
+ui: env  ## the MLflow UI on the repo's tracking store (http://127.0.0.1:5000)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath mlruns)/mlflow.db \
+		--default-artifact-root $(abspath mlruns)/artifacts --host 127.0.0.1 --port 5000
+
 repro: env
 	PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/dvc repro
 
 bench: env
 	$(PY) benchmarks/generate_large.py
+	$(PY) benchmarks/features_one_cutoff.py
+	$(PY) benchmarks/features_one_cutoff.py data=synthetic_large
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .cache .pytest_cache logs

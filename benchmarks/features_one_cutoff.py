@@ -89,8 +89,13 @@ def worker(overrides: list[str]) -> dict:
         name: {"seconds": t["seconds"], "peak_rss_gb": round(sampler.peaks.get(name, 0.0), 3)}
         for name, t in ft.timings.items()
     }
+    import resource
+
+    # the listening stage scores posts in worker processes: report their peak too
+    children_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9
     return {
         "data": cfg.data.name,
+        "peak_rss_worker_processes_gb": round(children_gb, 3),
         "cutoff": cutoff.isoformat(),
         "rows": len(ft.frame),
         "features": len(ft.feature_names),
@@ -156,6 +161,10 @@ def main(argv: list[str]) -> int:
         "total (incl. setup)", f"{result['total_seconds']:.1f}", f"{result['peak_rss_gb']:.2f}"
     )
     console.print(table)
+    workers = result["peak_rss_worker_processes_gb"]
+    console.print(
+        f"largest scoring worker process: {workers:.2f} GB peak RSS (shares the parent's pages)"
+    )
     ok = True
     if max_s is not None:
         met = result["total_seconds"] <= max_s

@@ -14,6 +14,8 @@ from socialcrm.data.generate import write_synthetic
 from socialcrm.data.schemas import TABLES
 from socialcrm.data.synthetic.config import generator_config
 
+pytestmark = pytest.mark.xdist_group("worlds")
+
 
 def _digests(root) -> dict[str, str]:
     return {

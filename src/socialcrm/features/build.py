@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from socialcrm.features import crm, graph, labels, listening, referral, social
@@ -165,7 +166,8 @@ def score_posts(
         frame = pd.DataFrame(
             {
                 "post_id": posts["post_id"].to_numpy(),
-                "sentiment": scores["sentiment"].to_numpy(dtype=float),
+                # six decimals: summed exactly as decimals downstream (reproducible)
+                "sentiment": np.round(scores["sentiment"].to_numpy(dtype=float), 6),
                 "negative": (scores["label"] == "negative").to_numpy(),
                 "complaint": (scores["complaint"].to_numpy(dtype=float) >= 0.5),
             }
@@ -179,14 +181,19 @@ def score_posts(
                 "complaint": pd.Series([], dtype=bool),
             }
         )
-    con.register("_post_scores", frame)
-    con.execute("CREATE OR REPLACE TEMP TABLE post_scores AS SELECT * FROM _post_scores")
-    con.unregister("_post_scores")
+    _register_table(con, "post_scores", frame)
     return len(frame)
 
 
 def _materialise(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+
+
+def _register_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    """Copy a DataFrame into a temporary DuckDB table."""
+    con.register(f"_{name}", frame)
+    _materialise(con, name, f"SELECT * FROM _{name}")
+    con.unregister(f"_{name}")
 
 
 def build_features(
@@ -230,60 +237,51 @@ def build_features(
     stage("population")
     timer("population", lambda: create_population(con, cutoffs, cfg.active_within_days))
 
+    if "social_listening" in cfg.groups and scorer_fn is None:
+        raise ValueError("the social_listening group needs a post scorer (scorer_fn)")
+
+    def _listening() -> None:
+        score_posts(con, scorer_fn, max(cutoffs))
+        _materialise(con, "f_listening", listening.query(cfg))
+
+    def _graph() -> None:
+        graph.prepare(con, cfg)
+        _materialise(con, "g_exposure", graph.exposure_query(cfg))
+        infl = [graph.influence(con, c, cfg.graph.damping, cfg.graph.seed) for c in cutoffs]
+        _register_table(con, "g_influence", pd.concat(infl, ignore_index=True))
+        _materialise(con, "f_graph", graph.assemble_query(cfg))
+
+    # group -> (its table, how to build it, its manifest entries); built in this order
+    steps: dict[str, tuple[str, Callable[[], None], list[FeatureSpec]]] = {
+        "crm": ("f_crm", lambda: _materialise(con, "f_crm", crm.query(cfg)), crm.specs(cfg)),
+        "social_activity": (
+            "f_social",
+            lambda: _materialise(con, "f_social", social.query(cfg, platforms)),
+            social.specs(cfg, platforms),
+        ),
+        "social_listening": ("f_listening", _listening, listening.specs(cfg)),
+        "social_graph": ("f_graph", _graph, graph.specs(cfg)),
+        "referral": (
+            "f_referral",
+            lambda: _materialise(con, "f_referral", referral.query(cfg)),
+            referral.specs(cfg),
+        ),
+    }
+    if with_labels:
+        steps["labels"] = (
+            "f_labels",
+            lambda: _materialise(con, "f_labels", labels.query(cfg)),
+            labels.specs(cfg),
+        )
     manifest: list[FeatureSpec] = []
     parts: list[str] = []
-    if "crm" in cfg.groups:
-        stage("crm")
-        timer("crm", lambda: _materialise(con, "f_crm", crm.query(cfg)))
-        manifest += crm.specs(cfg)
-        parts.append("f_crm")
-    if "social_activity" in cfg.groups:
-        stage("social_activity")
-        timer(
-            "social_activity", lambda: _materialise(con, "f_social", social.query(cfg, platforms))
-        )
-        manifest += social.specs(cfg, platforms)
-        parts.append("f_social")
-    if "social_listening" in cfg.groups:
-        if scorer_fn is None:
-            raise ValueError("the social_listening group needs a post scorer (scorer_fn)")
-        stage("social_listening")
-
-        def _listening() -> None:
-            score_posts(con, scorer_fn, max(cutoffs))
-            _materialise(con, "f_listening", listening.query(cfg))
-
-        timer("social_listening", _listening)
-        manifest += listening.specs(cfg)
-        parts.append("f_listening")
-    if "social_graph" in cfg.groups:
-        stage("social_graph")
-
-        def _graph() -> None:
-            graph.prepare(con, cfg)
-            _materialise(con, "g_exposure", graph.exposure_query(cfg))
-            infl = pd.concat(
-                [graph.influence(con, c, cfg.graph.damping, cfg.graph.seed) for c in cutoffs],
-                ignore_index=True,
-            )
-            con.register("_g_influence", infl)
-            _materialise(con, "g_influence", "SELECT * FROM _g_influence")
-            con.unregister("_g_influence")
-            _materialise(con, "f_graph", graph.assemble_query(cfg))
-
-        timer("social_graph", _graph)
-        manifest += graph.specs(cfg)
-        parts.append("f_graph")
-    if "referral" in cfg.groups:
-        stage("referral")
-        timer("referral", lambda: _materialise(con, "f_referral", referral.query(cfg)))
-        manifest += referral.specs(cfg)
-        parts.append("f_referral")
-    if with_labels:
-        stage("labels")
-        timer("labels", lambda: _materialise(con, "f_labels", labels.query(cfg)))
-        manifest += labels.specs(cfg)
-        parts.append("f_labels")
+    for name, (table, run, specs) in steps.items():
+        if name != "labels" and name not in cfg.groups:
+            continue
+        stage(name)
+        timer(name, run)
+        manifest += specs
+        parts.append(table)
 
     stage("assemble")
     frame = timer("assemble", lambda: _assemble(con, parts, manifest))

@@ -131,7 +131,8 @@ def query(cfg: FeatureConfig) -> str:
     resp = cfg.offer_response_days
     return f"""
 WITH tx AS (
-    SELECT p.customer_id, p.cutoff, t.amount, t.is_return, t.category, t.channel,
+    SELECT p.customer_id, p.cutoff, t.amount::DECIMAL(18, 2) AS amount,
+           t.is_return, t.category, t.channel,
            days_between(t.timestamp, p.cutoff) AS age
     FROM population p
     JOIN transactions t ON t.customer_id = p.customer_id AND t.timestamp < p.cutoff
@@ -160,13 +161,14 @@ cat_spend AS (
 ),
 cat_mix AS (
     SELECT customer_id, cutoff,
-        -sum((spend / total) * ln(spend / total)) AS category_entropy,
+        -ordered_sum((spend / total)::DOUBLE * ln((spend / total)::DOUBLE)) AS category_entropy,
         max(spend / total) AS top_category_share
     FROM (SELECT *, sum(spend) OVER (PARTITION BY customer_id, cutoff) AS total FROM cat_spend)
     GROUP BY customer_id, cutoff
 ),
 tk AS (
-    SELECT p.customer_id, p.cutoff, s.satisfaction, s.resolution_hours,
+    SELECT p.customer_id, p.cutoff, s.satisfaction,
+           s.resolution_hours::DECIMAL(18, 4) AS resolution_hours,
            days_between(s.timestamp, p.cutoff) AS age,
            (s.resolution_hours IS NOT NULL
             AND days_between(s.timestamp, p.cutoff) * 24.0 > s.resolution_hours) AS resolved

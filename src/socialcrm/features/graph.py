@@ -23,6 +23,7 @@ import duckdb
 import igraph as ig
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from socialcrm.features.config import FeatureConfig
 from socialcrm.features.manifest import FeatureSpec
@@ -94,8 +95,10 @@ def prepare(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) -> None:
 CREATE OR REPLACE TEMP TABLE g_status AS
 WITH lb AS (
     SELECT k.cutoff, t.customer_id, max(t.timestamp) AS last_buy,
-        coalesce(sum(t.amount) FILTER (WHERE t.timestamp >= k.cutoff - INTERVAL {L} DAY), 0)
-            AS spend
+        coalesce(
+            sum(t.amount::DECIMAL(18, 2)) FILTER (WHERE t.timestamp >= k.cutoff - INTERVAL {L} DAY),
+            0
+        ) AS spend
     FROM cutoffs k
     JOIN transactions t ON t.timestamp < k.cutoff AND NOT t.is_return
     JOIN customers c ON c.customer_id = t.customer_id AND c.consent_social
@@ -209,6 +212,36 @@ class GraphAt:
     membership: np.ndarray
 
 
+def pagerank_power(
+    n: int,
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    damping: float,
+    tol: float = 1e-12,
+    max_iter: int = 500,
+) -> np.ndarray:
+    """Weighted directed PageRank by power iteration (sums to 1).
+
+    Dangling nodes spread their rank uniformly. A plain sparse power iteration
+    gives the same bits on every run (library eigen-solvers may not), which
+    keeps the feature table reproducible.
+    """
+    if n == 0:
+        return np.zeros(0)
+    out_w = np.bincount(src, weights=weight, minlength=n)
+    trans = sp.csr_matrix((weight / out_w[src], (dst, src)), shape=(n, n))
+    dangling = out_w == 0
+    x = np.full(n, 1.0 / n)
+    for _ in range(max_iter):
+        new = damping * (trans @ x) + (damping * x[dangling].sum() + 1.0 - damping) / n
+        done = np.abs(new - x).sum() < tol
+        x = new
+        if done:
+            break
+    return x / x.sum()
+
+
 def graph_at(
     con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp, damping: float, seed: int
 ) -> GraphAt:
@@ -224,9 +257,9 @@ def graph_at(
     nodes, inverse = np.unique(np.concatenate([e["src"], e["dst"]]), return_inverse=True)
     k = len(e["src"])
     src, dst = inverse[:k], inverse[k:]
+    pagerank = pagerank_power(len(nodes), src, dst, e["w"], damping)
     g = ig.Graph(n=len(nodes), edges=np.column_stack([src, dst]), directed=True)
     g.es["weight"] = e["w"]
-    pagerank = np.asarray(g.pagerank(damping=damping, weights="weight", directed=True))
     und = g.as_undirected(mode="collapse", combine_edges="sum")
     random.seed(seed)  # igraph draws from Python's random module: fixes the community result
     membership = np.asarray(und.community_multilevel(weights="weight").membership, dtype=int)

@@ -76,7 +76,7 @@ def query(cfg: FeatureConfig) -> str:
 WITH fut AS (
     SELECT p.customer_id, p.cutoff,
         count(*) FILTER (WHERE NOT t.is_return) AS n_buys,
-        sum(t.amount) AS net_spend
+        sum(t.amount::DECIMAL(18, 2)) AS net_spend
     FROM population p
     JOIN transactions t ON t.customer_id = p.customer_id AND {window.format(t="t")}
     GROUP BY p.customer_id, p.cutoff
@@ -85,7 +85,8 @@ camp AS (
     SELECT p.customer_id, p.cutoff,
         count(*) AS n_contacts,
         count(*) FILTER (WHERE l.offer_id IS NOT NULL AND l.response) AS n_responses,
-        sum(l.revenue) FILTER (WHERE l.offer_id IS NOT NULL AND l.response) AS revenue
+        sum(l.revenue::DECIMAL(18, 2)) FILTER (WHERE l.offer_id IS NOT NULL AND l.response)
+            AS revenue
     FROM population p
     JOIN offer_log l ON l.customer_id = p.customer_id AND {window.format(t="l")}
     GROUP BY p.customer_id, p.cutoff

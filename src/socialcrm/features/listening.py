@@ -41,7 +41,8 @@ def query(cfg: FeatureConfig) -> str:
     gate = "CASE WHEN c.consent_social THEN {} END"
     return f"""
 WITH scored AS (
-    SELECT p.customer_id, p.cutoff, s.sentiment, s.negative, s.complaint,
+    SELECT p.customer_id, p.cutoff, s.sentiment::DECIMAL(18, 6) AS sentiment,
+           s.negative, s.complaint,
            days_between(po.timestamp, p.cutoff) AS age
     FROM population p
     JOIN linked_accounts a ON a.customer_id = p.customer_id

@@ -44,8 +44,9 @@ WITH refs AS (
 ),
 ref_value AS (
     SELECT f.customer_id, f.cutoff,
-        sum(t.amount) AS value_total,
-        sum(t.amount) FILTER (WHERE t.timestamp >= f.cutoff - INTERVAL {L} DAY) AS value_recent
+        sum(t.amount::DECIMAL(18, 2)) AS value_total,
+        sum(t.amount::DECIMAL(18, 2)) FILTER (WHERE t.timestamp >= f.cutoff - INTERVAL {L} DAY)
+            AS value_recent
     FROM refs f JOIN transactions t ON t.customer_id = f.referred_id AND t.timestamp < f.cutoff
     GROUP BY f.customer_id, f.cutoff
 ),

@@ -1,4 +1,8 @@
-"""Synthetic worlds generated once per test session into temporary folders."""
+"""Synthetic worlds generated once per test session (per xdist worker) into temporary folders.
+
+Tests that use the default-size worlds carry ``pytest.mark.xdist_group("worlds")`` so
+that one worker generates them once.
+"""
 
 from __future__ import annotations
 
