@@ -82,10 +82,12 @@ def report(overrides: list[str] = OVERRIDES) -> None:
 
 @app.command()
 def run(overrides: list[str] = OVERRIDES) -> None:
-    """The main job: generate (synthetic only), validate, ingest, features, insight report."""
+    """The main job: generate (synthetic only), validate, ingest, features, insight report,
+    churn training; ends with a summary table."""
     from socialcrm.data.generate import run_generate
     from socialcrm.features.run import run_features
     from socialcrm.reports.run import run_report
+    from socialcrm.train import train
 
     cfg = compose(overrides or [])
     t0 = time.perf_counter()
@@ -94,7 +96,41 @@ def run(overrides: list[str] = OVERRIDES) -> None:
     _ingest(cfg.data)
     run_features(cfg, console=console)
     run_report(cfg, console=console)
+    outcomes = [train(cfg, console=console)]
+    _print_training_summary(outcomes)
     console.print(f"[bold green]done[/] in {time.perf_counter() - t0:.1f} s")
+    console.print("Open the MLflow UI with [bold]make ui[/] (http://127.0.0.1:5000)")
+
+
+def _print_training_summary(outcomes) -> None:
+    """One row per trained task: test metrics, the baseline, the grade and the MLflow run."""
+    table = Table(title="trained models (test cutoff)")
+    for col in (
+        "task",
+        "model",
+        "ROC-AUC",
+        "PR-AUC",
+        "Brier",
+        "baseline ROC-AUC",
+        "grade",
+        "MLflow run",
+        "registered",
+    ):
+        table.add_column(col)
+    for o in outcomes:
+        m, b = o.result.metrics, o.result.baseline_metrics
+        table.add_row(
+            o.task,
+            o.model,
+            f"{m.get('roc_auc', float('nan')):.3f}",
+            f"{m.get('pr_auc', float('nan')):.3f}",
+            f"{m.get('brier', float('nan')):.4f}",
+            f"{b['roc_auc']:.3f}" if "roc_auc" in b else "",
+            o.result.grade,
+            o.run_id,
+            f"{o.registered} v{o.version}" if o.version else "",
+        )
+    console.print(table)
 
 
 def _ingest(data_cfg) -> None:

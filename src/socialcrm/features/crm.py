@@ -43,6 +43,17 @@ def specs(cfg: FeatureConfig) -> list[FeatureSpec]:
             "interpurchase_days", GROUP, "mean days between purchases (null: fewer than two)"
         ),
         FeatureSpec(
+            "frequency_trend_90d",
+            GROUP,
+            "log(1 + purchases in the last 90 days) - log(1 + purchases in the 90 days before)",
+        ),
+        FeatureSpec(
+            "purchase_pace_90d",
+            GROUP,
+            "purchases in the last 90 days relative to the customer's own long-run pace",
+        ),
+        FeatureSpec("return_rate_total", GROUP, "returns per purchase over the whole history"),
+        FeatureSpec(
             "spend_trend_90d",
             GROUP,
             "log(1 + spend in the last 90 days) - log(1 + spend in the 90 days before)",
@@ -77,6 +88,17 @@ def specs(cfg: FeatureConfig) -> list[FeatureSpec]:
             f"tickets resolved before the cutoff with satisfaction 1-2, last {L} days",
         ),
         FeatureSpec(
+            "n_bad_tickets_90d",
+            GROUP,
+            "tickets resolved before the cutoff with satisfaction 1-2, last 90 days",
+        ),
+        FeatureSpec("tickets_per_year", GROUP, "support tickets per year of tenure"),
+        FeatureSpec(
+            "ticket_satisfaction_total",
+            GROUP,
+            "mean satisfaction (1-5) of all tickets resolved before the cutoff",
+        ),
+        FeatureSpec(
             f"n_slow_tickets_{L}d",
             GROUP,
             f"tickets that took over 72 hours to resolve, last {L} days",
@@ -96,6 +118,16 @@ def specs(cfg: FeatureConfig) -> list[FeatureSpec]:
             f"offer_response_rate_{L}d",
             GROUP,
             f"responses per offer whose response window closed before the cutoff, last {L} days",
+        ),
+        FeatureSpec(
+            "discount_response_rate",
+            GROUP,
+            "purchases within the response window per discount offer received (known ones)",
+        ),
+        FeatureSpec(
+            "control_response_rate",
+            GROUP,
+            "purchases within the response window when contacted without an offer",
         ),
         FeatureSpec("days_since_last_contact", GROUP, "days since the last campaign contact"),
     ]
@@ -146,6 +178,9 @@ tx_agg AS (
 {freq},
 {mon},
         sum(amount) FILTER (WHERE {buy} AND age < 90) AS monetary_last_90d,
+        count(*) FILTER (WHERE {buy} AND age < 90) AS frequency_last_90d,
+        count(*) FILTER (WHERE {buy} AND age >= 90 AND age < 180) AS frequency_prev_90d,
+        count(*) FILTER (WHERE is_return) AS n_returns_total,
         sum(amount) FILTER (WHERE {buy} AND age >= 90 AND age < 180) AS monetary_prev_90d,
         count(DISTINCT category) FILTER (WHERE {buy} AND age < {L}) AS n_categories,
         count(DISTINCT channel) FILTER (WHERE {buy} AND age < {L}) AS n_channels,
@@ -181,6 +216,9 @@ tk_agg AS (
         count(*) FILTER (WHERE age < {L}) AS n_tickets,
         count(*) FILTER (WHERE NOT resolved) AS n_open_tickets,
         count(*) FILTER (WHERE resolved AND satisfaction <= 2 AND age < {L}) AS n_bad_tickets,
+        count(*) FILTER (WHERE resolved AND satisfaction <= 2 AND age < 90) AS n_bad_tickets_90d,
+        count(*) AS n_tickets_total,
+        avg(satisfaction) FILTER (WHERE resolved) AS ticket_satisfaction_total,
         count(*) FILTER (WHERE resolved AND resolution_hours > 72 AND age < {L}) AS n_slow_tickets,
         avg(satisfaction) FILTER (WHERE resolved AND age < {L}) AS ticket_satisfaction,
         avg(resolution_hours) FILTER (WHERE resolved AND age < {L}) AS resolution_hours,
@@ -188,10 +226,11 @@ tk_agg AS (
     FROM tk GROUP BY customer_id, cutoff
 ),
 ol AS (
-    SELECT p.customer_id, p.cutoff, l.offer_id, l.response,
+    SELECT p.customer_id, p.cutoff, l.offer_id, l.response, o.offer_type,
            days_between(l.timestamp, p.cutoff) AS age
     FROM population p
     JOIN offer_log l ON l.customer_id = p.customer_id AND l.timestamp < p.cutoff
+    LEFT JOIN offers o ON o.offer_id = l.offer_id
 ),
 ol_agg AS (
     SELECT customer_id, cutoff,
@@ -199,6 +238,10 @@ ol_agg AS (
         count(*) FILTER (WHERE offer_id IS NOT NULL AND age < {L}) AS n_offers,
         avg(CASE WHEN response THEN 1.0 ELSE 0.0 END)
             FILTER (WHERE offer_id IS NOT NULL AND age >= {resp} AND age < {L}) AS response_rate,
+        avg(CASE WHEN response THEN 1.0 ELSE 0.0 END)
+            FILTER (WHERE offer_type = 'discount' AND age >= {resp}) AS discount_response_rate,
+        avg(CASE WHEN response THEN 1.0 ELSE 0.0 END)
+            FILTER (WHERE offer_id IS NULL AND age >= {resp}) AS control_response_rate,
         min(age) AS days_since_last_contact
     FROM ol GROUP BY customer_id, cutoff
 )
@@ -214,6 +257,12 @@ SELECT p.customer_id, p.cutoff,
         / nullif(t.frequency_total - 1, 0) AS interpurchase_days,
     ln(1 + greatest(coalesce(t.monetary_last_90d, 0), 0))
         - ln(1 + greatest(coalesce(t.monetary_prev_90d, 0), 0)) AS spend_trend_90d,
+    ln(1 + coalesce(t.frequency_last_90d, 0)) - ln(1 + coalesce(t.frequency_prev_90d, 0))
+        AS frequency_trend_90d,
+    (coalesce(t.frequency_last_90d, 0) + 1.0)
+        / (coalesce(t.frequency_total, 0) * 90.0
+           / greatest(coalesce(t.first_purchase_age, 0), 90.0) + 1.0) AS purchase_pace_90d,
+    coalesce(t.n_returns_total, 0) / nullif(t.frequency_total, 0)::DOUBLE AS return_rate_total,
     coalesce(t.n_categories, 0)::DOUBLE AS n_categories_{L}d,
     coalesce(m.category_entropy, 0)::DOUBLE AS category_entropy_{L}d,
     m.top_category_share AS top_category_share_{L}d,
@@ -226,6 +275,10 @@ SELECT p.customer_id, p.cutoff,
     coalesce(k.n_tickets, 0)::DOUBLE AS n_tickets_{L}d,
     coalesce(k.n_open_tickets, 0)::DOUBLE AS n_open_tickets,
     coalesce(k.n_bad_tickets, 0)::DOUBLE AS n_bad_tickets_{L}d,
+    coalesce(k.n_bad_tickets_90d, 0)::DOUBLE AS n_bad_tickets_90d,
+    coalesce(k.n_tickets_total, 0)
+        / greatest(days_between(c.signup_date, p.cutoff), 30.0) * 365.25 AS tickets_per_year,
+    k.ticket_satisfaction_total::DOUBLE AS ticket_satisfaction_total,
     coalesce(k.n_slow_tickets, 0)::DOUBLE AS n_slow_tickets_{L}d,
     k.ticket_satisfaction::DOUBLE AS ticket_satisfaction_{L}d,
     k.resolution_hours::DOUBLE AS resolution_hours_{L}d,
@@ -233,6 +286,8 @@ SELECT p.customer_id, p.cutoff,
     coalesce(o.n_contacts, 0)::DOUBLE AS n_contacts_{L}d,
     coalesce(o.n_offers, 0)::DOUBLE AS n_offers_{L}d,
     o.response_rate::DOUBLE AS offer_response_rate_{L}d,
+    o.discount_response_rate::DOUBLE AS discount_response_rate,
+    o.control_response_rate::DOUBLE AS control_response_rate,
     o.days_since_last_contact
 FROM population p
 JOIN customers c ON c.customer_id = p.customer_id

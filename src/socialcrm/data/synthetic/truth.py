@@ -1,0 +1,43 @@
+"""Ground-truth quantities of the synthetic world, for judging models (never features).
+
+The truth tables live in ``<raw_dir>/truth/``; these functions turn them into
+the best possible predictions at a cutoff (oracles).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def churn_probability(
+    customer_month: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: float
+) -> pd.Series:
+    """True probability of churning within the horizon, knowing everything at the cutoff.
+
+    Uses each customer's hazard for the month that contains the cutoff, which the
+    generator computes from the state entering that month (latent traits, recent
+    tickets and posts, churned ties), held for the horizon: ``1 - exp(-h * t)``.
+    Events after the cutoff are unknowable, so no predictor from data can do
+    better in expectation; its ROC-AUC is the oracle AUC.
+
+    Parameters
+    ----------
+    customer_month
+        ``truth/customer_month`` (``customer_id``, ``month_start``, ``hazard``).
+    cutoff
+        The snapshot date.
+    horizon_days
+        Label window length.
+
+    Returns
+    -------
+    pandas.Series
+        Probability indexed by ``customer_id`` (customers at risk that month).
+    """
+    month = pd.Timestamp(cutoff).to_period("M").to_timestamp()
+    rows = customer_month[customer_month["month_start"] == month]
+    p = 1.0 - np.exp(-rows["hazard"].to_numpy(dtype=float) * horizon_days / DAYS_PER_MONTH)
+    return pd.Series(p, index=rows["customer_id"].to_numpy(), name="true_churn_probability")

@@ -1,0 +1,1 @@
+"""Pure metric, grading, profit and plotting functions shared by every task."""

@@ -1,0 +1,87 @@
+"""Evaluation charts. Each takes ``ax=None`` and returns the Axes; callers save or log them."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+
+def _ax(ax, size=(5, 4)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=size)
+    return ax
+
+
+def roc(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
+    """ROC curves of several scorers on the same labels."""
+    ax = _ax(ax)
+    for name, s in scores.items():
+        fpr, tpr, _ = roc_curve(y, s)
+        ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="gray")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("ROC")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def precision_recall(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
+    """Precision-recall curves, with the positive rate as the chance line."""
+    ax = _ax(ax)
+    for name, s in scores.items():
+        prec, rec, _ = precision_recall_curve(y, s)
+        ax.plot(rec, prec, label=name)
+    ax.axhline(np.mean(y), linestyle=":", color="gray")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title("Precision-recall")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def calibration(table: pd.DataFrame, ax=None) -> plt.Axes:
+    """Observed rate against mean predicted probability per bin."""
+    ax = _ax(ax)
+    hi = max(table.mean_predicted.max(), table.observed_rate.max()) * 1.05
+    ax.plot([0, hi], [0, hi], linestyle=":", color="gray")
+    ax.plot(table.mean_predicted, table.observed_rate, marker="o")
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed rate")
+    ax.set_title("Calibration")
+    return ax
+
+
+def lift(curves: dict[str, pd.DataFrame], ax=None) -> plt.Axes:
+    """Cumulative capture by share contacted."""
+    ax = _ax(ax)
+    for name, c in curves.items():
+        ax.plot(c.share_contacted, c.capture, label=name)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="gray")
+    ax.set_xlabel("share of customers contacted (highest risk first)")
+    ax.set_ylabel("share of churners captured")
+    ax.set_title("Gain (cumulative capture)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def profit(curve: pd.DataFrame, cut: dict[str, float], ax=None) -> plt.Axes:
+    """Expected (and realised) campaign profit by number contacted, with the best cut."""
+    ax = _ax(ax, (6, 4))
+    ax.plot(curve.contacted, curve.expected_profit, label="expected")
+    if "realised_profit" in curve:
+        ax.plot(
+            curve.contacted, curve.realised_profit, label="realised on the test cutoff", alpha=0.7
+        )
+    ax.axvline(cut["contacted"], linestyle="--", color="gray")
+    ax.set_xlabel("customers contacted")
+    ax.set_ylabel("profit")
+    ax.set_title(f"Retention campaign: best cut {int(cut['contacted']):,} customers")
+    ax.legend(fontsize=8)
+    return ax

@@ -1,0 +1,1 @@
+"""Explanations: SHAP contributions, reason codes, global factors."""

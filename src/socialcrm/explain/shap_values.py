@@ -1,0 +1,218 @@
+"""SHAP explanations of a fitted pipeline, in terms of the original feature columns.
+
+The model's *margin* is explained (log-odds for classifiers, the raw score for
+regressors), so ``base_value + contributions.sum(axis=1) == margin`` exactly
+(up to float precision): probability calibration is monotone and applied after.
+Tree models use ``TreeExplainer`` (LightGBM's and XGBoost's own contribution
+code); linear models ``LinearExplainer``. Contributions of preprocessed columns
+(one-hot levels, missing-value indicators) are summed back to the column they
+came from, so reasons name the customer's features, not encoder outputs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+LINEAR_MODELS = ("LogisticRegression", "Ridge", "LinearRegression", "ElasticNet", "Lasso")
+TREE_MODELS = ("LGBMClassifier", "LGBMRegressor", "XGBClassifier", "XGBRegressor")
+
+
+@dataclass
+class Explanation:
+    """Per-row contributions to the model margin.
+
+    Attributes
+    ----------
+    values
+        One column per original feature, one row per explained row.
+    base_value
+        The margin with no information (expected margin).
+    data
+        The original feature values of the explained rows.
+    margin
+        The model's margin for each row.
+    """
+
+    values: pd.DataFrame
+    base_value: float
+    data: pd.DataFrame
+    margin: np.ndarray
+
+
+def explainable(pipeline: Pipeline) -> bool:
+    """Whether the pipeline's model can be explained here."""
+    name = type(pipeline.named_steps["model"]).__name__
+    return name in LINEAR_MODELS or name in TREE_MODELS
+
+
+def _source_columns(transformed: list[str], original: list[str]) -> list[str]:
+    """The original column each transformed column came from."""
+    orig = set(original)
+    by_length = sorted(original, key=len, reverse=True)
+    out = []
+    for t in transformed:
+        if t in orig:
+            out.append(t)
+            continue
+        name = t.removeprefix("missingindicator_")
+        if name in orig:
+            out.append(name)
+            continue
+        match = next((c for c in by_length if t.startswith(c + "_")), None)
+        if match is None:
+            raise ValueError(f"cannot trace transformed column {t!r} to a feature")
+        out.append(match)
+    return out
+
+
+def _margin(model, Xt: pd.DataFrame) -> np.ndarray:
+    name = type(model).__name__
+    if name.startswith("LGBM"):
+        return np.asarray(model.predict(Xt, raw_score=True), dtype=float)
+    if name.startswith("XGB"):
+        return np.asarray(model.predict(Xt, output_margin=True), dtype=float)
+    if hasattr(model, "decision_function"):
+        return np.asarray(model.decision_function(Xt), dtype=float)
+    return np.asarray(model.predict(Xt), dtype=float)
+
+
+def explain(
+    pipeline: Pipeline, X: pd.DataFrame, background: pd.DataFrame | None = None
+) -> Explanation:
+    """SHAP contributions of every original feature for the rows of ``X``.
+
+    Parameters
+    ----------
+    pipeline
+        A fitted ``prep`` + ``model`` pipeline (see :mod:`socialcrm.models`).
+    X
+        Rows to explain, with the pipeline's input columns.
+    background
+        Rows defining the baseline for linear models (default: ``X``).
+    """
+    import shap
+
+    prep, model = pipeline.named_steps["prep"], pipeline.named_steps["model"]
+    Xt = prep.transform(X)
+    cols = list(Xt.columns)
+    name = type(model).__name__
+    if name in TREE_MODELS:
+        explainer = shap.TreeExplainer(model)
+        with warnings.catch_warnings():  # shap notes a LightGBM output-format change we handle
+            warnings.filterwarnings("ignore", message=".*TreeExplainer shap values output")
+            values = np.asarray(explainer.shap_values(Xt), dtype=float)
+        base = float(np.ravel(explainer.expected_value)[0])
+    elif name in LINEAR_MODELS:
+        bg = prep.transform(background) if background is not None else Xt
+        explainer = shap.LinearExplainer(model, bg)
+        values = np.asarray(explainer.shap_values(Xt), dtype=float)
+        base = float(np.ravel(explainer.expected_value)[0])
+    else:
+        raise ValueError(f"no SHAP explainer for model type {name}")
+    if values.ndim == 3:  # (rows, features, classes): take the positive class
+        values = values[:, :, -1]
+    source = _source_columns(cols, list(X.columns))
+    summed = pd.DataFrame(values, columns=cols, index=X.index).T.groupby(source, sort=False).sum().T
+    summed = summed.reindex(columns=list(X.columns), fill_value=0.0)
+    return Explanation(values=summed, base_value=base, data=X, margin=_margin(model, Xt))
+
+
+def _fmt_value(v: object) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "missing"
+    if isinstance(v, float | np.floating):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def reason_codes(expl: Explanation, top: int = 3) -> pd.DataFrame:
+    """The ``top`` factors raising and lowering each row's score.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``raising_1..top`` and ``lowering_1..top``: ``"feature = value (+0.42)"``
+        (empty when fewer factors push that way), indexed like ``expl.values``.
+    """
+    v = expl.values.to_numpy()
+    names = np.array(expl.values.columns)
+    data = expl.data[expl.values.columns]
+    order_up = np.argsort(-v, axis=1, kind="stable")[:, :top]
+    order_down = np.argsort(v, axis=1, kind="stable")[:, :top]
+    out: dict[str, list[str]] = {}
+    for label, order, sign in (("raising", order_up, 1), ("lowering", order_down, -1)):
+        for j in range(top):
+            col = []
+            for i, k in enumerate(order[:, j]):
+                c = v[i, k]
+                if c * sign <= 0:
+                    col.append("")
+                else:
+                    col.append(f"{names[k]} = {_fmt_value(data.iat[i, k])} ({c:+.3f})")
+            out[f"{label}_{j + 1}"] = col
+    return pd.DataFrame(out, index=expl.values.index)
+
+
+def global_importance(expl: Explanation, top: int | None = 20) -> pd.DataFrame:
+    """Mean absolute contribution per feature, with the direction of the effect.
+
+    ``direction`` says whether higher values of a numeric feature raise or lower
+    the score (Spearman correlation between value and contribution beyond
+    +-0.1), and for a categorical feature which level raises it most.
+    """
+    rows = []
+    for col in expl.values.columns:
+        contrib = expl.values[col]
+        x = expl.data[col]
+        if pd.api.types.is_numeric_dtype(x):
+            ok = x.notna() & contrib.notna()
+            rho = (
+                pd.Series(x[ok]).rank().corr(pd.Series(contrib[ok]).rank())
+                if ok.sum() > 2 and x[ok].nunique() > 1
+                else 0.0
+            )
+            rho = 0.0 if np.isnan(rho) else float(rho)
+            direction = (
+                "higher raises it" if rho > 0.1 else "higher lowers it" if rho < -0.1 else "mixed"
+            )
+        else:
+            by_level = contrib.groupby(x.astype(str)).mean()
+            direction = f"highest for {by_level.idxmax()!r}" if len(by_level) else "mixed"
+            rho = float("nan")
+        rows.append(
+            {
+                "feature": col,
+                "mean_abs_contribution": float(contrib.abs().mean()),
+                "mean_contribution": float(contrib.mean()),
+                "direction": direction,
+                "value_contribution_correlation": rho,
+            }
+        )
+    table = pd.DataFrame(rows).sort_values(
+        "mean_abs_contribution", ascending=False, ignore_index=True
+    )
+    return table.head(top) if top else table
+
+
+def to_shap_explanation(expl: Explanation, max_rows: int = 5000, seed: int = 0):
+    """A ``shap.Explanation`` for shap's beeswarm and bar plots (categories as codes)."""
+    import shap
+
+    idx = expl.values.index
+    if len(idx) > max_rows:
+        idx = pd.Index(np.random.default_rng(seed).choice(idx, size=max_rows, replace=False))
+    data = expl.data.loc[idx, expl.values.columns].copy()
+    for c in data.columns:
+        if not pd.api.types.is_numeric_dtype(data[c]):
+            data[c] = data[c].astype("category").cat.codes.astype(float)
+    return shap.Explanation(
+        values=expl.values.loc[idx].to_numpy(),
+        base_values=np.full(len(idx), expl.base_value),
+        data=data.to_numpy(dtype=float),
+        feature_names=list(expl.values.columns),
+    )

@@ -1,0 +1,1 @@
+"""Tasks: churn, CLV and next best offer on one experiment layer."""

@@ -1,0 +1,270 @@
+"""The churn task: who is about to leave, why, and whom to contact.
+
+Fits the configured classifier with calibrated probabilities, grades it against
+the recency rule commercial tools use ("no purchase in the last W/2^k days"),
+explains it with SHAP (global factors and per-customer reason codes) and turns
+its probabilities into a retention campaign (expected profit by number of
+customers contacted, and the best cut).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from socialcrm.data.privacy import hash_identifiers
+from socialcrm.evaluation import plots as eval_plots
+from socialcrm.evaluation.metrics import (
+    calibration_table,
+    classification_metrics,
+    grade,
+    lift_curve,
+)
+from socialcrm.evaluation.profit import best_cut, profit_curve
+from socialcrm.explain.shap_values import (
+    explain,
+    explainable,
+    global_importance,
+    reason_codes,
+    to_shap_explanation,
+)
+from socialcrm.models.rules import RecencyRule
+from socialcrm.tasks.base import TaskData, TaskResult, cv_folds, fit_calibrated, mean_sd, task_data
+
+GRADE_METRIC = "f1"  # churner F1 at the threshold chosen on validation
+
+
+class ChurnTask:
+    """Churn prediction with a graded baseline, explanations and a campaign view.
+
+    Parameters
+    ----------
+    target
+        Label column (``label_churn``).
+    metric
+        Validation metric a sweep or tuner maximises.
+    calibration
+        ``isotonic``, ``sigmoid`` or ``none``.
+    evaluation
+        ``time`` (train / valid / test cutoffs) or ``cv`` (stratified K-fold).
+    cv_folds
+        Folds for ``evaluation: cv``.
+    baseline
+        Keyword arguments of :class:`~socialcrm.models.rules.RecencyRule`.
+    grade_margin
+        Relative margin over the baseline's churner F1 for grade A.
+    contact_cost, saved_value, save_rate
+        Retention campaign economics (value of a saved customer, share of
+        contacted churners who stay).
+    explain, explain_max_rows, top_reasons
+        SHAP settings: explain the test rows (plots use at most
+        ``explain_max_rows``), with this many reasons each way.
+    salt
+        Key for hashing customer identifiers in the reason-code table.
+    """
+
+    name = "churn"
+    kind = "classification"
+
+    def __init__(
+        self,
+        target: str = "label_churn",
+        metric: str = "roc_auc",
+        calibration: str = "isotonic",
+        evaluation: str = "time",
+        cv_folds: int = 5,
+        baseline: Mapping[str, Any] | None = None,
+        grade_margin: float = 0.10,
+        contact_cost: float = 5.0,
+        saved_value: float = 250.0,
+        save_rate: float = 0.3,
+        explain: bool = True,
+        explain_max_rows: int = 5000,
+        top_reasons: int = 3,
+        salt: str = "socialcrm",
+    ):
+        if evaluation not in ("time", "cv"):
+            raise ValueError(f"task.evaluation must be time or cv, got {evaluation!r}")
+        self.target = target
+        self.metric = metric
+        self.calibration = calibration
+        self.evaluation = evaluation
+        self.n_folds = cv_folds
+        self.baseline = dict(baseline or {})
+        self.grade_margin = grade_margin
+        self.contact_cost = contact_cost
+        self.saved_value = saved_value
+        self.save_rate = save_rate
+        self.explain = explain
+        self.explain_max_rows = explain_max_rows
+        self.top_reasons = top_reasons
+        self.salt = salt
+
+    # -- the protocol ---------------------------------------------------------------
+    def fit_evaluate(
+        self,
+        frame: pd.DataFrame,
+        manifest: Sequence[Mapping[str, str]],
+        groups: Sequence[str],
+        model_cfg: Mapping[str, Any],
+        seed: int,
+    ) -> TaskResult:
+        """Fit, evaluate against the baseline, explain, and build the campaign view."""
+        data = task_data(frame, manifest, groups, self.target)
+        if self.evaluation == "time":
+            return self._by_time(data, model_cfg, seed)
+        return self._by_cv(data, model_cfg, seed)
+
+    def _baseline(self, X_fit, y_fit) -> RecencyRule:
+        return RecencyRule(**self.baseline).fit(X_fit, y_fit)
+
+    def _baseline_metrics(self, rule: RecencyRule, X, y) -> dict[str, float]:
+        m = classification_metrics(y, rule.predict_proba(X)[:, 1], rule.rate_fired_)
+        score = rule.decision_function(X)
+        m["roc_auc"] = float(roc_auc_score(y, score))
+        m["pr_auc"] = float(average_precision_score(y, score))
+        m["threshold_days"] = float(rule.threshold_days_)
+        return m
+
+    def _by_time(self, data: TaskData, model_cfg, seed: int) -> TaskResult:
+        train, valid, test = data.part("train"), data.part("valid"), data.part("test")
+        for name, part in (("train", train), ("valid", valid), ("test", test)):
+            if part.empty or part[self.target].nunique() < 2:
+                raise ValueError(f"the {name} split has no rows or a single class")
+        model = fit_calibrated(data, train, valid, model_cfg, self.calibration, seed)
+        y_valid, y_test = data.y(valid).astype(int), data.y(test).astype(int)
+        p_valid = model.predict(data.X(valid))
+        p_test = model.predict(data.X(test))
+        metrics = classification_metrics(y_test, p_test, model.threshold)
+        metrics.update(
+            {
+                f"valid_{k}": v
+                for k, v in classification_metrics(y_valid, p_valid, model.threshold).items()
+            }
+        )
+        rule = self._baseline(data.X(valid), y_valid)
+        base = self._baseline_metrics(rule, data.X(test), y_test)
+        scored = test[["customer_id", "cutoff"]].assign(label=y_test, probability=p_test)
+        return self._result(data, model, metrics, base, scored, rule, test)
+
+    def _by_cv(self, data: TaskData, model_cfg, seed: int) -> TaskResult:
+        rows = data.frame
+        y = data.y(rows).astype(int)
+        per_fold, per_fold_base = [], []
+        oof = np.zeros(len(rows))
+        for train_idx, test_idx in cv_folds(y, self.n_folds, seed):
+            tr, te = rows.iloc[train_idx], rows.iloc[test_idx]
+            m = fit_calibrated(data, tr, None, model_cfg, self.calibration, seed)
+            p = m.predict(data.X(te))
+            oof[test_idx] = p
+            per_fold.append(classification_metrics(y[test_idx], p, m.threshold))
+            if self.baseline.get("column", "recency_days") in rows.columns:
+                rule = self._baseline(data.X(tr), y[train_idx])
+                per_fold_base.append(self._baseline_metrics(rule, data.X(te), y[test_idx]))
+        folds = pd.DataFrame(per_fold)
+        metrics = mean_sd(folds)
+        base = mean_sd(pd.DataFrame(per_fold_base)) if per_fold_base else {}
+        final = fit_calibrated(data, rows, None, model_cfg, self.calibration, seed)
+        keys = [c for c in ("customer_id", "cutoff") if c in rows.columns]
+        scored = rows[keys].assign(label=y, probability=oof)
+        result = self._result(data, final, metrics, base, scored, None, rows)
+        result.tables["cv_folds"] = folds.assign(fold=np.arange(1, len(folds) + 1))
+        return result
+
+    # -- reporting ------------------------------------------------------------------
+    def _result(
+        self,
+        data: TaskData,
+        model,
+        metrics: dict[str, float],
+        base: dict[str, float],
+        scored: pd.DataFrame,
+        rule: RecencyRule | None,
+        explain_rows: pd.DataFrame,
+    ) -> TaskResult:
+        y, p = scored["label"].to_numpy(), scored["probability"].to_numpy()
+        g = grade(metrics[GRADE_METRIC], base[GRADE_METRIC], self.grade_margin) if base else "n/a"
+        curve = profit_curve(p, self.saved_value, self.contact_cost, self.save_rate, y)
+        cut = best_cut(curve)
+        metrics = {
+            **metrics,
+            "campaign_best_contacted": cut["contacted"],
+            "campaign_expected_profit": cut["expected_profit"],
+            "campaign_realised_profit": cut["realised_profit_at_cut"],
+        }
+        scored = scored.assign(decision=p >= model.threshold)
+        tables: dict[str, pd.DataFrame] = {
+            "calibration": calibration_table(y, p),
+            "lift": lift_curve(y, p),
+            "profit": curve,
+        }
+        figures: dict[str, plt.Figure] = {}
+        scores = {"model": p}
+        baseline_score = None
+        if rule is not None:
+            baseline_score = rule.decision_function(data.X(explain_rows))
+            scores["recency rule"] = baseline_score
+            tables["lift_baseline"] = lift_curve(y, baseline_score)
+        for name, draw in (
+            ("roc", lambda ax: eval_plots.roc(y, scores, ax)),
+            ("precision_recall", lambda ax: eval_plots.precision_recall(y, scores, ax)),
+            ("calibration", lambda ax: eval_plots.calibration(tables["calibration"], ax)),
+            (
+                "lift",
+                lambda ax: eval_plots.lift(
+                    {"model": tables["lift"]}
+                    | ({"recency rule": tables["lift_baseline"]} if rule is not None else {}),
+                    ax,
+                ),
+            ),
+            ("profit", lambda ax: eval_plots.profit(curve, cut, ax)),
+        ):
+            fig, ax = plt.subplots(figsize=(6, 4))
+            draw(ax)
+            fig.tight_layout()
+            figures[name] = fig
+        if self.explain and explainable(model.pipeline):
+            self._explain(model, data, explain_rows, tables, figures)
+        return TaskResult(
+            metrics=metrics,
+            baseline_metrics=base,
+            grade=g,
+            model=model,
+            tables=tables,
+            figures=figures,
+            scored=scored,
+            info={"campaign": cut, "n_features": len(data.features)},
+        )
+
+    def _explain(self, model, data: TaskData, rows: pd.DataFrame, tables, figures) -> None:
+        import shap
+
+        X = model.frame(rows)
+        expl = explain(model.pipeline, X, background=model.info.get("background"))
+        importance = global_importance(expl)
+        reasons = reason_codes(expl, self.top_reasons)
+        ids = (
+            rows["customer_id"]
+            if "customer_id" in rows.columns
+            else pd.Series(rows.index.astype(str))
+        )
+        reasons.insert(0, "customer_hash", hash_identifiers(ids.astype(str), "handle", self.salt))
+        if "cutoff" in rows.columns:
+            reasons.insert(1, "cutoff", rows["cutoff"].to_numpy())
+        reasons.insert(2, "probability", model.predict(rows))
+        tables["shap_importance"] = importance
+        tables["reasons"] = reasons.reset_index(drop=True)
+        sx = to_shap_explanation(expl, self.explain_max_rows)
+        for name, plot, extra in (
+            ("shap_beeswarm", shap.plots.beeswarm, {"plot_size": None}),
+            ("shap_bar", shap.plots.bar, {}),
+        ):
+            fig, ax = plt.subplots(figsize=(8, 6))
+            plot(sx, max_display=15, ax=ax, show=False, **extra)
+            fig.tight_layout()
+            figures[name] = fig

@@ -1,0 +1,125 @@
+"""Log a run's provenance and results to the active MLflow run.
+
+Provenance: the composed config (YAML artifact and flattened params), the git
+commit, the data set and feature-set identity (content hash and an
+``mlflow.data`` dataset). Results: metrics, tables (CSV), figures (PNG), the
+feature manifest. Raw identifiers, handles, e-mails and post texts never reach
+these: feature tables hold none, and reason codes carry hashed identifiers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from socialcrm.paths import project_root
+
+MAX_PARAM = 500  # characters; longer values are cut (the full config is an artifact)
+
+
+_NAME_OK = re.compile(r"[^0-9A-Za-z_\-. :/]")
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}`` (lists as JSON; characters MLflow
+    does not allow in names, such as ``+``, become ``_``)."""
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = _NAME_OK.sub("_", f"{prefix}{k}")
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + "."))
+        else:
+            text = json.dumps(v) if isinstance(v, list | tuple) else str(v)
+            out[key] = text[:MAX_PARAM]
+    return out
+
+
+def git_info() -> dict[str, str]:
+    """Current commit and whether the working tree has uncommitted changes."""
+    root = project_root()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return {"mlflow.source.git.commit": "unknown"}
+    return {"mlflow.source.git.commit": commit, "git_dirty": str(bool(dirty)).lower()}
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def log_config(cfg: DictConfig) -> None:
+    """The composed config as ``config.yaml`` and as flattened params."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    params = flatten({k: v for k, v in container.items() if k != "paths"})
+    items = list(params.items())
+    for i in range(0, len(items), 100):
+        mlflow.log_params(dict(items[i : i + 100]))
+    mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+
+
+def log_dataset(frame: pd.DataFrame, source: str | Path, name: str, target: str) -> str:
+    """Log the training data's identity: a content hash tag and an ``mlflow.data`` input."""
+    digest = file_sha256(source)
+    mlflow.set_tags({"data.features_sha256": digest, "data.features_path": str(source)})
+    dataset = mlflow.data.from_pandas(
+        frame.drop(columns=[c for c in ("customer_id",) if c in frame.columns]),
+        source=str(source),
+        name=name,
+        targets=target,
+        digest=digest[:16],
+    )
+    mlflow.log_input(dataset, context="training")
+    return digest
+
+
+def log_metrics(metrics: Mapping[str, float], prefix: str = "") -> None:
+    """Finite numeric metrics only (NaN and strings are skipped)."""
+    clean = {
+        f"{prefix}{k}": float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and math.isfinite(float(v))
+    }
+    mlflow.log_metrics(clean)
+
+
+def log_tables(tables: Mapping[str, pd.DataFrame], folder: str = "tables") -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, table in tables.items():
+            path = Path(tmp) / f"{name}.csv"
+            table.to_csv(path, index=False)
+            mlflow.log_artifact(str(path), folder)
+
+
+def log_figures(figures: Mapping[str, plt.Figure], folder: str = "plots") -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, fig in figures.items():
+            path = Path(tmp) / f"{name}.png"
+            fig.savefig(path, dpi=100)
+            mlflow.log_artifact(str(path), folder)
+            plt.close(fig)

@@ -1,0 +1,197 @@
+"""Train, evaluate, explain, log and register one model: the Hydra entry point.
+
+Usage::
+
+    python -m socialcrm.train                                   # task=churn model=lightgbm
+    python -m socialcrm.train task=churn model=xgboost features=crm_social
+    python -m socialcrm.train --multirun model=logreg,lightgbm,xgboost seed=1,2
+
+Each run (each ``--multirun`` job too) is one MLflow run in the task's
+experiment. The return value of :func:`run` is the validation metric the task
+names (``task.metric``), which sweeps maximise.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+import socialcrm.config  # noqa: F401  (registers the ${project_root:} resolver)
+from socialcrm.data.io import atomic_dir
+from socialcrm.tasks.base import TaskResult
+
+
+def feature_table_path(cfg: DictConfig) -> Path:
+    """Where the run reads its features (built with ``socialcrm features`` if missing)."""
+    if cfg.train.features_table:
+        return Path(cfg.train.features_table)
+    return Path(cfg.features.output_dir) / "features.parquet"
+
+
+def load_features(
+    cfg: DictConfig, console: Console | None = None
+) -> tuple[pd.DataFrame, list[dict], Path]:
+    """The feature table, its manifest and its path; builds the table if it does not exist."""
+    path = feature_table_path(cfg)
+    if not path.is_file():
+        if cfg.train.features_table:
+            raise FileNotFoundError(f"train.features_table {path} does not exist")
+        from socialcrm.features.run import run_features
+
+        run_features(cfg, console=console)
+    manifest = json.loads((path.parent / "feature_manifest.json").read_text())
+    return pd.read_parquet(path), manifest, path
+
+
+def write_dvc_outputs(result: TaskResult, task_name: str, out_dir: Path) -> None:
+    """Metrics (JSON) and curves (CSV) where ``dvc metrics show`` / ``dvc plots show`` read them."""
+    with atomic_dir(out_dir / task_name) as tmp:
+        metrics = {
+            "model": {k: v for k, v in result.metrics.items() if not k.startswith("valid_")},
+            "baseline": result.baseline_metrics,
+            "grade": result.grade,
+        }
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+        for name in ("calibration", "lift", "profit"):
+            if name in result.tables:
+                table = result.tables[name]
+                if name == "profit" and len(table) > 2000:  # keep plot files small
+                    table = table.iloc[:: max(len(table) // 1000, 1)]
+                table.to_csv(tmp / f"{name}.csv", index=False)
+
+
+@dataclass
+class TrainOutcome:
+    """What one training run produced: results, the MLflow run and the registered version."""
+
+    task: str
+    model: str
+    result: TaskResult
+    run_id: str
+    registered: str | None
+    version: str | None
+    objective: float
+
+
+def run(cfg: DictConfig, console: Console | None = None) -> float:
+    """Fit and evaluate ``cfg.task`` with ``cfg.model`` on ``cfg.features``; log everything.
+
+    Returns
+    -------
+    float
+        The validation value of ``task.metric`` (what a sweep maximises).
+    """
+    return train(cfg, console).objective
+
+
+def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
+    """:func:`run`, returning everything the run produced (for the main job's summary)."""
+    import mlflow
+
+    from socialcrm.tracking import log as tlog
+    from socialcrm.tracking import start_run
+    from socialcrm.tracking.pyfunc import log_scoring_model, set_alias
+
+    t0 = time.perf_counter()
+    frame, manifest, path = load_features(cfg, console)
+    task = instantiate(cfg.task, _convert_="all")
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    groups = list(cfg.features.groups)
+    result = task.fit_evaluate(frame, manifest, groups, model_cfg, int(cfg.seed))
+    fit_seconds = time.perf_counter() - t0
+
+    registered = cfg.train.registered_model or f"socialcrm-{task.name}"
+    run_name = f"{task.name}-{cfg.model.name}-{cfg.features.name}-{cfg.data.name}-seed{cfg.seed}"
+    with start_run(
+        cfg.tracking,
+        task.name,
+        run_name=run_name,
+        tags={
+            **tlog.git_info(),
+            "task": task.name,
+            "model": str(cfg.model.name),
+            "features": str(cfg.features.name),
+            "data": str(cfg.data.name),
+            "grade": result.grade,
+        },
+    ) as active:
+        tlog.log_config(cfg)
+        tlog.log_dataset(frame, path, f"{cfg.data.name}/{cfg.features.name}", task.target)
+        tlog.log_metrics(result.metrics)
+        tlog.log_metrics(result.baseline_metrics, prefix="baseline_")
+        mlflow.log_metric("fit_seconds", fit_seconds)
+        mlflow.log_text(json.dumps(manifest, indent=2), "feature_manifest.json")
+        tlog.log_tables({k: v for k, v in result.tables.items() if k != "reasons"})
+        if "reasons" in result.tables:
+            tlog.log_tables({"reasons": result.tables["reasons"]}, folder="explanations")
+        tlog.log_figures(result.figures)
+        version = None
+        if cfg.train.register:
+            test_rows = frame[frame["split"] == "test"]
+            example = test_rows if len(test_rows) else frame
+            info = log_scoring_model(
+                result.model,
+                example,
+                registered,
+                top_reasons=int(cfg.task.get("top_reasons", 3)),
+            )
+            version = info.registered_model_version
+            set_alias(registered, cfg.train.alias, version)
+            mlflow.set_tag("registered_model", f"{registered}/{version}@{cfg.train.alias}")
+        run_id = active.info.run_id
+    write_dvc_outputs(result, task.name, Path(cfg.train.outputs_dir))
+
+    if console is not None:
+        _summary(cfg, task, result, run_id, registered, version, console)
+    valid_key = f"valid_{task.metric}"
+    objective = float(result.metrics.get(valid_key, result.metrics.get(task.metric, float("nan"))))
+    return TrainOutcome(
+        task=task.name,
+        model=str(cfg.model.name),
+        result=result,
+        run_id=run_id,
+        registered=registered if version else None,
+        version=str(version) if version else None,
+        objective=objective,
+    )
+
+
+def _summary(cfg, task, result: TaskResult, run_id, registered, version, console: Console) -> None:
+    m, b = result.metrics, result.baseline_metrics
+    table = Table(title=f"{task.name}: {cfg.model.name} on {cfg.data.name} / {cfg.features.name}")
+    for col in ("metric", "model", "baseline"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    for key in ("roc_auc", "pr_auc", "brier", "log_loss", "lift_at_10", "capture_at_10", "f1"):
+        if key in m:
+            table.add_row(key, f"{m[key]:.3f}", f"{b[key]:.3f}" if key in b else "")
+    table.add_row("grade", result.grade, "")
+    if "campaign_best_contacted" in m:
+        table.add_row(
+            "campaign: best cut",
+            f"{m['campaign_best_contacted']:,.0f} contacted, "
+            f"profit {m['campaign_expected_profit']:,.0f}",
+            "",
+        )
+    console.print(table)
+    where = (
+        f"registered {registered} v{version} @{cfg.train.alias}" if version else "not registered"
+    )
+    console.print(f"MLflow run {run_id} ({where}); open the UI with `make ui`")
+
+
+@hydra.main(config_path="../../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> float:
+    return run(cfg, console=Console())
+
+
+if __name__ == "__main__":
+    main()
