@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine with Python 3.11 and pip:
-#   make run    generate the default synthetic Social CRM data set and validate it
+#   make run    the main job on the default synthetic Social CRM data set (data to churn model)
 #   make test   run the test suite
 # Both build .venv from uv.lock first (exact versions, nothing installed by hand).
 
@@ -17,15 +17,16 @@ export MPLCONFIGDIR := $(abspath .cache/matplotlib)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help env run test lint format repro ui bench clean
+.PHONY: help env run test lint format repro params ui bench clean
 
 help:
-	@echo "make run    - the main job: generate, validate, ingest, features, insight report"
+	@echo "make run    - the main job: generate, validate, ingest, features, insight report, churn model"
 	@echo "make test   - run the tests"
 	@echo "make lint   - ruff check and format check"
-	@echo "make repro  - reproduce the DVC pipeline (dvc.yaml)"
+	@echo "make repro  - reproduce the DVC pipeline (dvc.yaml) as an experiment: dvc exp run"
+	@echo "make params - recompose params.yaml from conf/ (what dvc exp run does first)"
 	@echo "make ui     - open the MLflow UI on the repo's tracking store"
-	@echo "make bench  - generator benchmark on the 1M-customer preset"
+	@echo "make bench  - the main-job, generator and feature benchmarks"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -55,10 +56,19 @@ ui: env  ## the MLflow UI on the repo's tracking store (http://127.0.0.1:5000)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath mlruns)/mlflow.db \
 		--default-artifact-root $(abspath mlruns)/artifacts --host 127.0.0.1 --port 5000
 
+# DVC composes conf/ into params.yaml (committed, hence no machine-specific variables).
+DVC_ENV := env -u SOCIALCRM_ROOT -u SOCIALCRM_SALT -u SOCIALCRM_SHARED_DATA -u SOCIALCRM_N_JOBS \
+	PATH=$(abspath $(VENV))/bin:$$PATH
+
 repro: env
-	PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/dvc repro
+	$(DVC_ENV) $(VENV)/bin/dvc exp run
+
+params: env
+	$(DVC_ENV) $(PY) -c 'from dvc.utils.hydra import compose_and_dump as c; \
+		c("params.yaml", "$(abspath conf)", None, "config", "$(abspath .)", [])'
 
 bench: env
+	$(PY) benchmarks/main_job.py
 	$(PY) benchmarks/generate_large.py
 	$(PY) benchmarks/features_one_cutoff.py
 	$(PY) benchmarks/features_one_cutoff.py data=synthetic_large

@@ -6,6 +6,7 @@ that one worker generates them once.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,10 @@ import pytest
 
 from socialcrm.config import compose
 from socialcrm.data.generate import write_synthetic
+
+# Two xdist workers share two cores: one model thread each (OpenMP threads that
+# outnumber the cores spin and slow LightGBM down tenfold).
+os.environ.setdefault("SOCIALCRM_N_JOBS", "1")
 
 
 class World:

@@ -2,11 +2,15 @@
 
 Every verb composes ``conf/`` with the given Hydra overrides (for example
 ``data=synthetic_small`` or ``data=own data.raw_dir=/path/to/exports``), so the
-CLI and the ``python -m`` entry points read the same configuration.
+CLI and the ``python -m`` entry points read the same configuration. With
+``--params FILE`` a verb reads an already composed config instead (the
+``params.yaml`` that ``dvc exp run`` writes; see dvc.yaml) and the overrides are
+plain ``key=value`` of that file.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from socialcrm.config import compose
+from socialcrm.config import compose, load_params
 
 app = typer.Typer(
     add_completion=False,
@@ -23,20 +27,37 @@ app = typer.Typer(
     help="Social CRM ML lab. Every verb takes Hydra overrides, e.g. "
     "`socialcrm run data=synthetic_small seed=7`.",
 )
-console = Console()
+# Logs and pipes get wide lines: run ids and metric names stay whole.
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 OVERRIDES = typer.Argument(None, help="Hydra overrides, e.g. data=synthetic_small seed=7")
 PATH_OPTION = typer.Option(
     None, "--path", help="Validate a folder of canonical tables instead of data.raw_dir"
 )
+PARAMS_OPTION = typer.Option(
+    None,
+    "--params",
+    help="Read this composed config (e.g. DVC's params.yaml) instead of composing conf/",
+)
+
+
+def _config(overrides: list[str] | None, params: Path | None):
+    """The composed config: from ``params`` if given, else from ``conf/`` with overrides."""
+    if params is None:
+        return compose(overrides or [])
+    try:
+        return load_params(params, overrides or [])
+    except (FileNotFoundError, ValueError) as err:
+        console.print(f"[bold red]error:[/] {err}")
+        raise typer.Exit(code=2) from None
 
 
 @app.command()
-def generate(overrides: list[str] = OVERRIDES) -> None:
+def generate(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION) -> None:
     """Generate the synthetic Social CRM world (tables + truth/) into data.raw_dir."""
     from socialcrm.data.generate import run_generate
 
-    cfg = compose(overrides or [])
+    cfg = _config(overrides, params)
     run_generate(cfg, console=console)
 
 
@@ -44,11 +65,12 @@ def generate(overrides: list[str] = OVERRIDES) -> None:
 def validate(
     overrides: list[str] = OVERRIDES,
     path: Path | None = PATH_OPTION,
+    params: Path | None = PARAMS_OPTION,
 ) -> None:
     """Check a data folder against the contracts and report every violation; writes nothing."""
     from socialcrm.data import load
 
-    cfg = compose(overrides or [])
+    cfg = _config(overrides, params)
     source = load.DataSource.from_config(cfg.data)
     if path is not None:
         source = source.with_raw_dir(path)
@@ -58,26 +80,35 @@ def validate(
 
 
 @app.command()
-def ingest(overrides: list[str] = OVERRIDES) -> None:
+def ingest(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION) -> None:
     """Validate data.raw_dir and, only if it passes, write canonical tables to data.interim_dir."""
 
-    _ingest(compose(overrides or []).data)
+    _ingest(_config(overrides, params).data)
 
 
 @app.command()
-def features(overrides: list[str] = OVERRIDES) -> None:
+def features(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION) -> None:
     """Build point-in-time features and labels of the ingested data into features.output_dir."""
     from socialcrm.features.run import run_features
 
-    run_features(compose(overrides or []), console=console)
+    run_features(_config(overrides, params), console=console)
 
 
 @app.command()
-def report(overrides: list[str] = OVERRIDES) -> None:
+def report(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION) -> None:
     """Write the Social CRM insight report to report.output_dir and log it to MLflow."""
     from socialcrm.reports.run import run_report
 
-    run_report(compose(overrides or []), console=console)
+    run_report(_config(overrides, params), console=console)
+
+
+@app.command()
+def train(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION) -> None:
+    """Train, evaluate, log and register task with model on features (socialcrm.train);
+    writes metrics and curves to train.outputs_dir for DVC."""
+    from socialcrm.train import train as run_train
+
+    run_train(_config(overrides, params), console=console)
 
 
 @app.command()

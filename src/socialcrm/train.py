@@ -40,7 +40,15 @@ def feature_table_path(cfg: DictConfig) -> Path:
 def load_features(
     cfg: DictConfig, console: Console | None = None
 ) -> tuple[pd.DataFrame, list[dict], Path]:
-    """The feature table, its manifest and its path; builds the table if it does not exist."""
+    """The feature table, its manifest and its path; builds the table if it does not exist.
+
+    ``data.source: customer_table`` (a ready customer-level table with a target column,
+    e.g. ``data=telco``) is read and mapped directly; there are no event tables to build from.
+    """
+    if cfg.data.get("source") == "customer_table":
+        from socialcrm.data.customer_table import load_customer_table
+
+        return load_customer_table(cfg.data)
     path = feature_table_path(cfg)
     if not path.is_file():
         if cfg.train.features_table:
@@ -126,17 +134,12 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
     ) as active:
         tlog.log_config(cfg)
         tlog.log_dataset(frame, path, f"{cfg.data.name}/{cfg.features.name}", task.target)
-        tlog.log_metrics(result.metrics)
-        tlog.log_metrics(result.baseline_metrics, prefix="baseline_")
-        mlflow.log_metric("fit_seconds", fit_seconds)
         mlflow.log_text(json.dumps(manifest, indent=2), "feature_manifest.json")
-        tlog.log_tables({k: v for k, v in result.tables.items() if k != "reasons"})
-        if "reasons" in result.tables:
-            tlog.log_tables({"reasons": result.tables["reasons"]}, folder="explanations")
-        tlog.log_figures(result.figures)
+        tlog.log_task_result(result, fit_seconds)
         version = None
         if cfg.train.register:
-            test_rows = frame[frame["split"] == "test"]
+            # customer tables (evaluation by CV) have no split column
+            test_rows = frame[frame["split"] == "test"] if "split" in frame else frame.iloc[:0]
             example = test_rows if len(test_rows) else frame
             info = log_scoring_model(
                 result.model,

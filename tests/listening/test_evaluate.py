@@ -14,9 +14,9 @@ from socialcrm.listening.evaluate import (
     START,
     markdown_tables,
     prepare_tweets,
-    render_into_readme,
     run_evaluation,
 )
+from socialcrm.reports.markdown import render_into_readme
 
 
 def test_prepare_tweets_dedupes_and_defines_complaints() -> None:

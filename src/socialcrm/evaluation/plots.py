@@ -6,10 +6,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 
 def _ax(ax, size=(5, 4)):
@@ -18,32 +18,33 @@ def _ax(ax, size=(5, 4)):
     return ax
 
 
+def _curves(ax, curves: dict[str, tuple], xlabel: str, ylabel: str, title: str) -> plt.Axes:
+    for name, (x, y) in curves.items():
+        ax.plot(x, y, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
 def roc(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
     """ROC curves of several scorers on the same labels."""
     ax = _ax(ax)
-    for name, s in scores.items():
-        fpr, tpr, _ = roc_curve(y, s)
-        ax.plot(fpr, tpr, label=name)
     ax.plot([0, 1], [0, 1], linestyle=":", color="gray")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("ROC")
-    ax.legend(fontsize=8)
-    return ax
+    curves = {name: roc_curve(y, s)[:2] for name, s in scores.items()}
+    return _curves(ax, curves, "false positive rate", "true positive rate", "ROC")
 
 
 def precision_recall(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
     """Precision-recall curves, with the positive rate as the chance line."""
     ax = _ax(ax)
+    ax.axhline(np.mean(y), linestyle=":", color="gray")
+    curves = {}
     for name, s in scores.items():
         prec, rec, _ = precision_recall_curve(y, s)
-        ax.plot(rec, prec, label=name)
-    ax.axhline(np.mean(y), linestyle=":", color="gray")
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_title("Precision-recall")
-    ax.legend(fontsize=8)
-    return ax
+        curves[name] = (rec, prec)
+    return _curves(ax, curves, "recall", "precision", "Precision-recall")
 
 
 def calibration(table: pd.DataFrame, ax=None) -> plt.Axes:

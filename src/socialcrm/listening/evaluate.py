@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import platform
-import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -70,6 +69,7 @@ from socialcrm.listening.base import LABELS, label_from_sentiment
 from socialcrm.listening.factory import build_model
 from socialcrm.listening.lexicon import complaint_score
 from socialcrm.listening.vader import VaderScorer
+from socialcrm.reports.markdown import render_into_readme
 
 NO_REASON = "Can't Tell"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -483,34 +483,6 @@ def markdown_tables(results: dict[str, Any]) -> str:
         f"(measured on {results.get('machine', 'this machine')}).",
     ]
     return "\n".join(lines)
-
-
-def render_into_readme(readme: Path, tables: str, section: str = "results") -> bool:
-    """Replace the text between ``<!-- {section}:start -->`` and ``<!-- {section}:end -->``.
-
-    Parameters
-    ----------
-    readme
-        A Markdown file holding the two markers.
-    tables
-        Markdown to put between them.
-    section
-        Marker name.
-
-    Returns
-    -------
-    bool
-        Whether the file had the markers and was rewritten.
-    """
-    if not readme.is_file():
-        return False
-    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
-    text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), flags=re.DOTALL)
-    if not pattern.search(text):
-        return False
-    readme.write_text(pattern.sub(lambda _: f"{start}\n{tables}\n{end}", text), encoding="utf-8")
-    return True
 
 
 def rich_tables(results: dict[str, Any]) -> Group:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from socialcrm.reports.markdown import to_markdown  # noqa: F401  (re-exported)
+
 SEGMENT_ORDER = [
     "champions",
     "loyal",
@@ -220,19 +222,3 @@ def undirected_pairs(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def degree_distribution(pairs: np.ndarray) -> pd.Series:
     """Degree of every node with at least one connection, from :func:`undirected_pairs`."""
     return pd.Series(np.bincount(pairs.ravel())).loc[lambda s: s > 0]
-
-
-def to_markdown(df: pd.DataFrame, floats: str = "{:.3f}") -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
-
-    def fmt(v: object) -> str:
-        if isinstance(v, float | np.floating):
-            return "" if np.isnan(v) else floats.format(v)
-        if isinstance(v, int | np.integer):
-            return f"{v:,}"
-        return str(v)
-
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)

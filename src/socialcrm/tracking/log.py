@@ -123,3 +123,17 @@ def log_figures(figures: Mapping[str, plt.Figure], folder: str = "plots") -> Non
             fig.savefig(path, dpi=100)
             mlflow.log_artifact(str(path), folder)
             plt.close(fig)
+
+
+def log_task_result(result: Any, fit_seconds: float | None = None) -> None:
+    """A :class:`~socialcrm.tasks.base.TaskResult`'s metrics, baseline metrics (``baseline_``),
+    tables (reason codes under ``explanations/``) and figures, as the training run logs them.
+    """
+    log_metrics(result.metrics)
+    log_metrics(result.baseline_metrics, prefix="baseline_")
+    if fit_seconds is not None:
+        mlflow.log_metric("fit_seconds", fit_seconds)
+    log_tables({k: v for k, v in result.tables.items() if k != "reasons"})
+    if "reasons" in result.tables:
+        log_tables({"reasons": result.tables["reasons"]}, folder="explanations")
+    log_figures(result.figures)

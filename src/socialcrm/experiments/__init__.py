@@ -1,0 +1,1 @@
+"""Experiment runners: each answers one question in experiments/<name>/ with one command."""
