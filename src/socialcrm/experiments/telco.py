@@ -103,12 +103,16 @@ def run_experiment(
     from socialcrm.train import load_features
 
     say = console.print if console is not None else (lambda *a, **k: None)
-    base = compose(["experiment=telco", "task.explain=false", *overrides])
+
+    def telco_cfg(*extra: str) -> DictConfig:
+        return compose(["experiment=telco", "task.explain=false", *overrides, *extra])
+
+    base = telco_cfg()
     frame, manifest, path = load_features(base)
     seed = int(base.seed)
     rows, folds, baseline = [], [], {}
     for name in models:
-        cfg = compose(["experiment=telco", f"model={name}", "task.explain=false", *overrides])
+        cfg = telco_cfg(f"model={name}")
         task = instantiate(cfg.task, _convert_="all")
         mcfg = model_config(cfg)
         for fs, groups in FEATURE_SETS.items():
@@ -134,15 +138,7 @@ def run_experiment(
         }
     ]
     for s in extra_seeds:
-        cfg = compose(
-            [
-                "experiment=telco",
-                f"model={best.model}",
-                "task.explain=false",
-                *overrides,
-                f"seed={s}",
-            ]
-        )
+        cfg = telco_cfg(f"model={best.model}", f"seed={s}")
         task = instantiate(cfg.task, _convert_="all")
         row: dict[str, Any] = {"seed": s}
         for fs, groups in FEATURE_SETS.items():
@@ -160,15 +156,7 @@ def run_experiment(
     calibration_rows = []
     best_groups = FEATURE_SETS[str(best.features)]
     for method in CALIBRATIONS:
-        cfg = compose(
-            [
-                "experiment=telco",
-                f"model={best.model}",
-                "task.explain=false",
-                *overrides,
-                f"task.calibration={method}",
-            ]
-        )
+        cfg = telco_cfg(f"model={best.model}", f"task.calibration={method}")
         task = instantiate(cfg.task, _convert_="all")
         m, _, _ = evaluate(frame, manifest, task, model_config(cfg), best_groups, seed)
         calibration_rows.append({"calibration": method, **m})
