@@ -14,6 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_CACHE_DIR := $(abspath .cache/uv)
 export MPLCONFIGDIR := $(abspath .cache/matplotlib)
+export PYTENSOR_FLAGS := compiledir=$(abspath .cache/pytensor)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
