@@ -12,21 +12,16 @@ from sklearn.metrics import roc_auc_score
 from socialcrm.config import compose
 from socialcrm.data.schemas import TABLES
 from socialcrm.data.synthetic.truth import churn_probability
-from socialcrm.features.build import build_features
-from socialcrm.features.config import feature_config
-from socialcrm.features.engine import connect, register_frames
-from socialcrm.listening import build_scorer_fn
+from socialcrm.features.engine import register_frames
+from socialcrm.features.run import build_from_config
 
 pytestmark = pytest.mark.xdist_group("worlds")
 
 
 def test_churn_model_is_within_005_of_the_oracle_and_beats_the_recency_rule(world):
-    cfg = compose(["task.explain=false"])
-    con = connect(threads=1, memory_limit="6GB")
-    register_frames(con, {name: world[name] for name in TABLES})
-    ft = build_features(
-        con, feature_config(cfg.features), list(cfg.data.platforms), build_scorer_fn(cfg.listening)
-    )
+    cfg = compose(["task.explain=false", "features.engine.threads=1"])
+    tables = {name: world[name] for name in TABLES}
+    ft = build_from_config(cfg, lambda con: register_frames(con, tables))
     task = instantiate(cfg.task, _convert_="all")
     result = task.fit_evaluate(
         ft.frame,

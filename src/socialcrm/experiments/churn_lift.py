@@ -38,7 +38,12 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from socialcrm.config import compose
 from socialcrm.data.io import atomic_file
 from socialcrm.data.synthetic.truth import churn_probability
-from socialcrm.reports.markdown import render_into_readme, to_markdown
+from socialcrm.reports.markdown import (
+    plus_minus,
+    plus_minus_column,
+    render_into_readme,
+    to_markdown,
+)
 
 FEATURE_SETS: dict[str, list[str]] = {
     "crm": ["crm"],
@@ -147,23 +152,16 @@ def summarise(results: pd.DataFrame, reference: str = "crm+social") -> pd.DataFr
 def markdown_table(summary: pd.DataFrame) -> str:
     """The summary as the README's table (mean ± sd)."""
 
-    def pm(m: float, sd: float, digits: int = 3) -> str:
-        return f"{m:.{digits}f} ± {0.0 if np.isnan(sd) else sd:.{digits}f}"
-
     table = pd.DataFrame(
         {
             "world": summary.world,
             "features": summary.features,
-            "ROC-AUC": [pm(m, s) for m, s in zip(summary.roc_auc, summary.roc_auc_sd, strict=True)],
-            "PR-AUC": [pm(m, s) for m, s in zip(summary.pr_auc, summary.pr_auc_sd, strict=True)],
+            "ROC-AUC": plus_minus_column(summary, "roc_auc"),
+            "PR-AUC": plus_minus_column(summary, "pr_auc"),
             "oracle ROC-AUC": summary.oracle_roc_auc.map("{:.3f}".format),
             "gap to oracle": summary.oracle_gap.map("{:.3f}".format),
-            "ROC-AUC gain vs crm (paired)": [
-                pm(m, s) for m, s in zip(summary.gain_vs_crm, summary.gain_vs_crm_sd, strict=True)
-            ],
-            "gain vs crm+social (paired)": [
-                pm(m, s) for m, s in zip(summary.gain_vs_ref, summary.gain_vs_ref_sd, strict=True)
-            ],
+            "ROC-AUC gain vs crm (paired)": plus_minus_column(summary, "gain_vs_crm"),
+            "gain vs crm+social (paired)": plus_minus_column(summary, "gain_vs_ref"),
         }
     )
     return to_markdown(table)
@@ -176,19 +174,13 @@ def _world(cfg: DictConfig, workdir: Path) -> tuple[pd.DataFrame, list[dict], pd
     """Generate ``cfg.data`` into ``workdir`` and build every feature group in memory."""
     from socialcrm.data.generate import write_synthetic
     from socialcrm.data.schemas import TABLES
-    from socialcrm.features.build import build_features
-    from socialcrm.features.config import feature_config
-    from socialcrm.features.engine import connect, register_frames
-    from socialcrm.listening import build_scorer_fn
+    from socialcrm.features.engine import register_frames
+    from socialcrm.features.run import build_from_config
 
     raw = workdir / "raw"
     write_synthetic(cfg.data.generator, raw, cfg.data.salt)
     tables = {name: pd.read_parquet(raw / f"{name}.parquet") for name in TABLES}
-    fcfg = feature_config(cfg.features)
-    con = connect(fcfg.engine.threads, fcfg.engine.memory_limit, str(workdir / "duckdb"))
-    register_frames(con, tables)
-    ft = build_features(con, fcfg, list(cfg.data.platforms), build_scorer_fn(cfg.listening))
-    con.close()
+    ft = build_from_config(cfg, lambda con: register_frames(con, tables))
     truth = pd.read_parquet(raw / "truth" / "customer_month.parquet")
     return ft.frame, [s.to_dict() for s in ft.manifest], truth
 
@@ -285,10 +277,10 @@ def main(
         table.add_row(
             r.world,
             r.features,
-            f"{r.roc_auc:.3f} ± {r.roc_auc_sd:.3f}",
-            f"{r.pr_auc:.3f} ± {r.pr_auc_sd:.3f}",
+            plus_minus(r.roc_auc, r.roc_auc_sd),
+            plus_minus(r.pr_auc, r.pr_auc_sd),
             f"{r.oracle_roc_auc:.3f}",
-            f"{r.gain_vs_ref:+.3f} ± {r.gain_vs_ref_sd:.3f}",
+            plus_minus(r.gain_vs_ref, r.gain_vs_ref_sd, signed=True),
         )
     console.print(table)
     command = (

@@ -37,7 +37,12 @@ from rich.table import Table
 from socialcrm.config import compose
 from socialcrm.data.io import atomic_file
 from socialcrm.paths import project_root
-from socialcrm.reports.markdown import render_into_readme, to_markdown
+from socialcrm.reports.markdown import (
+    plus_minus,
+    plus_minus_column,
+    render_into_readme,
+    to_markdown,
+)
 
 MODELS = ("logreg", "lightgbm", "lightgbm_small", "xgboost")
 CALIBRATIONS = ("sigmoid", "isotonic", "none")
@@ -200,17 +205,13 @@ def _front(df: pd.DataFrame, first: Sequence[str]) -> pd.DataFrame:
     return df[[*first, *(c for c in df.columns if c not in first)]]
 
 
-def _pm(m: float, sd: float, digits: int = 3) -> str:
-    return f"{m:.{digits}f} ± {0.0 if np.isnan(sd) else sd:.{digits}f}"
-
-
 def markdown(results: Mapping[str, Any]) -> str:
     """The README block: protocol line, the table per model, the verdict, the seed check."""
     s, d, c, best = results["summary"], results["data"], results["config"], results["best"]
 
     def cell(row, key: str) -> str:
         sd = row.get(f"{key}_sd", np.nan)
-        return _pm(row[key], sd) if not np.isnan(sd) else f"{row[key]:.3f}"
+        return plus_minus(row[key], sd) if not np.isnan(sd) else f"{row[key]:.3f}"
 
     table = pd.DataFrame(
         {
@@ -234,7 +235,7 @@ def markdown(results: Mapping[str, Any]) -> str:
     verdict = (
         f"**Target** (best ROC-AUC >= {TARGET_ROC_AUC:.3f} with Brier <= {TARGET_BRIER:.3f}): "
         f"{'met' if met else 'not met'} by `{best['model']}` on {best['features']}: "
-        f"ROC-AUC {best['roc_auc']:.4f} ± {best['roc_auc_sd']:.4f}, "
+        f"ROC-AUC {plus_minus(best['roc_auc'], best['roc_auc_sd'], 4)}, "
         f"Brier {best['brier']:.4f}, worst fold ROC-AUC {_worst_fold(results):.4f}."
     )
     seeds = results["seeds"]
@@ -250,9 +251,9 @@ def markdown(results: Mapping[str, Any]) -> str:
     cal_table = pd.DataFrame(
         {
             "calibration": cal.calibration,
-            "ROC-AUC": [_pm(a, b, 4) for a, b in zip(cal.roc_auc, cal.roc_auc_sd, strict=True)],
-            "Brier": [_pm(a, b, 4) for a, b in zip(cal.brier, cal.brier_sd, strict=True)],
-            "log loss": [_pm(a, b, 4) for a, b in zip(cal.log_loss, cal.log_loss_sd, strict=True)],
+            "ROC-AUC": plus_minus_column(cal, "roc_auc", 4),
+            "Brier": plus_minus_column(cal, "brier", 4),
+            "log loss": plus_minus_column(cal, "log_loss", 4),
         }
     )
     args = "" if tuple(c["models"]) == MODELS else f" --models {','.join(c['models'])}"
@@ -300,7 +301,7 @@ def print_table(results: Mapping[str, Any], console: Console) -> None:
         table.add_row(
             r.model,
             r.features,
-            _pm(r.roc_auc, r.get("roc_auc_sd", np.nan)),
+            plus_minus(r.roc_auc, r.get("roc_auc_sd", np.nan)),
             f"{r.pr_auc:.3f}",
             f"{r.brier:.3f}",
             f"{r.log_loss:.3f}",

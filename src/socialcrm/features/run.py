@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import hydra
 import pyarrow as pa
 from omegaconf import DictConfig, OmegaConf
@@ -39,6 +41,34 @@ MANIFEST_FILE = "feature_manifest.json"
 BUILD_FILE = "build.json"
 
 
+def build_from_config(
+    cfg: DictConfig,
+    register: Callable[[duckdb.DuckDBPyConnection], object],
+    on_stage: Callable[[str], None] | None = None,
+) -> FeatureTable:
+    """Build ``cfg.features`` on tables that ``register`` puts into a fresh engine.
+
+    Parameters
+    ----------
+    cfg
+        The composed root config (features, listening, data.platforms).
+    register
+        Makes the canonical tables visible, e.g.
+        ``lambda con: register_frames(con, tables)`` for in-memory frames.
+    on_stage
+        Called with the name of each stage as it starts.
+    """
+    fcfg = feature_config(cfg.features)
+    eng = fcfg.engine
+    con = connect(eng.threads, eng.memory_limit, eng.temp_dir)
+    try:
+        register(con)
+        scorer_fn = build_scorer_fn(cfg.listening) if "social_listening" in fcfg.groups else None
+        return build_features(con, fcfg, list(cfg.data.platforms), scorer_fn, on_stage=on_stage)
+    finally:
+        con.close()
+
+
 def run_features(cfg: DictConfig, console: Console | None = None) -> FeatureTable:
     """Build ``cfg.features`` on ``cfg.data``'s ingested tables and write the outputs.
 
@@ -54,10 +84,6 @@ def run_features(cfg: DictConfig, console: Console | None = None) -> FeatureTabl
     FeatureTable
     """
     fcfg = feature_config(cfg.features)
-    eng = fcfg.engine
-    con = connect(eng.threads, eng.memory_limit, eng.temp_dir)
-    register_folder(con, cfg.data.interim_dir)
-    scorer_fn = build_scorer_fn(cfg.listening) if "social_listening" in fcfg.groups else None
     t0 = time.perf_counter()
     with Progress(
         SpinnerColumn(),
@@ -68,11 +94,9 @@ def run_features(cfg: DictConfig, console: Console | None = None) -> FeatureTabl
         transient=True,
     ) as progress:
         task = progress.add_task("starting", total=None)
-        ft = build_features(
-            con,
-            fcfg,
-            list(cfg.data.platforms),
-            scorer_fn,
+        ft = build_from_config(
+            cfg,
+            lambda con: register_folder(con, cfg.data.interim_dir),
             on_stage=lambda s: progress.update(task, description=s),
         )
     seconds = time.perf_counter() - t0

@@ -11,8 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from socialcrm.reports.markdown import to_markdown  # noqa: F401  (re-exported)
-
 SEGMENT_ORDER = [
     "champions",
     "loyal",

@@ -27,6 +27,18 @@ def to_markdown(df: pd.DataFrame, floats: str = "{:.3f}") -> str:
     return "\n".join(lines)
 
 
+def plus_minus(mean: float, sd: float, digits: int = 3, signed: bool = False) -> str:
+    """``"0.701 ± 0.009"`` (an undefined sd, e.g. from one seed, shows as 0)."""
+    sign = "+" if signed else ""
+    return f"{mean:{sign}.{digits}f} ± {0.0 if np.isnan(sd) else sd:.{digits}f}"
+
+
+def plus_minus_column(frame: pd.DataFrame, column: str, digits: int = 3) -> list[str]:
+    """:func:`plus_minus` of ``frame[column]`` with ``frame[column + "_sd"]``, row by row."""
+    pairs = zip(frame[column], frame[f"{column}_sd"], strict=True)
+    return [plus_minus(m, sd, digits) for m, sd in pairs]
+
+
 def render_into_readme(readme: Path, tables: str, section: str = "results") -> bool:
     """Replace the text between ``<!-- {section}:start -->`` and ``<!-- {section}:end -->``.
 

@@ -34,6 +34,7 @@ from socialcrm.features.config import GROUPS, feature_config
 from socialcrm.features.engine import connect, register_folder
 from socialcrm.listening import build_scorer_fn
 from socialcrm.reports import insights, plots
+from socialcrm.reports.markdown import to_markdown
 
 REPORT_FILE = "report.md"
 
@@ -232,7 +233,7 @@ def render(r: dict, data_name: str) -> tuple[str, dict[str, plt.Figure]]:
         "",
         fig("platform_shares", lambda ax: plots.platform_shares(r["platforms"], ax)),
         "",
-        insights.to_markdown(platforms),
+        to_markdown(platforms),
         "",
         fig(
             "platform_combinations",
@@ -240,9 +241,9 @@ def render(r: dict, data_name: str) -> tuple[str, dict[str, plt.Figure]]:
             (8, 4.5),
         ),
         "",
-        insights.to_markdown(r["combinations"]),
+        to_markdown(r["combinations"]),
         "",
-        insights.to_markdown(r["per_customer"]),
+        to_markdown(r["per_customer"]),
         "",
         "## 2. Do our best customers use social media?",
         "",
@@ -253,7 +254,7 @@ def render(r: dict, data_name: str) -> tuple[str, dict[str, plt.Figure]]:
         "",
         fig("value_deciles", lambda ax: plots.value_deciles(d, ax), (8, 4.5)),
         "",
-        insights.to_markdown(d, floats="{:.2f}"),
+        to_markdown(d, floats="{:.2f}"),
         "",
         "## 3. Segments: RFM by social engagement",
         "",
@@ -264,7 +265,7 @@ def render(r: dict, data_name: str) -> tuple[str, dict[str, plt.Figure]]:
         "",
         fig("segments", lambda ax: plots.segments(r["segments"], ax), (8, 4.5)),
         "",
-        insights.to_markdown(
+        to_markdown(
             seg[
                 [
                     "segment",
@@ -285,7 +286,7 @@ def render(r: dict, data_name: str) -> tuple[str, dict[str, plt.Figure]]:
         "",
         fig("latent_customers", lambda ax: plots.latent_customers(r["latent"], ax)),
         "",
-        insights.to_markdown(r["latent"]),
+        to_markdown(r["latent"]),
         "",
         "## 5. The social graph",
         "",
