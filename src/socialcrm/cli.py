@@ -102,19 +102,39 @@ def report(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION
     run_report(_config(overrides, params), console=console)
 
 
+TASK_OPTION = typer.Option(
+    None,
+    "--task",
+    help="Train conf/task/NAME.yaml instead of the config's task (e.g. a DVC stage "
+    "training clv from the params.yaml composed for churn)",
+)
+
+
 @app.command()
-def train(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION) -> None:
+def train(
+    overrides: list[str] = OVERRIDES,
+    params: Path | None = PARAMS_OPTION,
+    task: str | None = TASK_OPTION,
+) -> None:
     """Train, evaluate, log and register task with model on features (socialcrm.train);
     writes metrics and curves to train.outputs_dir for DVC."""
+    from socialcrm.config import with_task
     from socialcrm.train import train as run_train
 
-    run_train(_config(overrides, params), console=console)
+    cfg = _config(overrides, params)
+    if task:
+        try:
+            cfg = with_task(cfg, task)
+        except ValueError as err:
+            console.print(f"[bold red]error:[/] {err}")
+            raise typer.Exit(code=2) from None
+    run_train(cfg, console=console)
 
 
 @app.command()
 def run(overrides: list[str] = OVERRIDES) -> None:
     """The main job: generate (synthetic only), validate, ingest, features, insight report,
-    churn training; ends with a summary table."""
+    CLV then churn training (a saved customer is worth their CLV); ends with a summary table."""
     from socialcrm.data.generate import run_generate
     from socialcrm.features.run import run_features
     from socialcrm.reports.run import run_report
@@ -127,36 +147,30 @@ def run(overrides: list[str] = OVERRIDES) -> None:
     _ingest(cfg.data)
     run_features(cfg, console=console)
     run_report(cfg, console=console)
-    outcomes = [train(cfg, console=console)]
+    # CLV first: the churn campaign values a saved customer at their registered CLV
+    outcomes = [
+        train(compose([*(overrides or []), f"task={task}"]), console=console)
+        for task in ("clv", "churn")
+    ]
     _print_training_summary(outcomes)
     console.print(f"[bold green]done[/] in {time.perf_counter() - t0:.1f} s")
     console.print("Open the MLflow UI with [bold]make ui[/] (http://127.0.0.1:5000)")
 
 
 def _print_training_summary(outcomes) -> None:
-    """One row per trained task: test metrics, the baseline, the grade and the MLflow run."""
+    """One row per trained task: headline test metrics, the baseline's, the grade, the run."""
+    from socialcrm.train import headline
+
     table = Table(title="trained models (test cutoff)")
-    for col in (
-        "task",
-        "model",
-        "ROC-AUC",
-        "PR-AUC",
-        "Brier",
-        "baseline ROC-AUC",
-        "grade",
-        "MLflow run",
-        "registered",
-    ):
+    for col in ("task", "model", "metrics", "baseline", "grade", "MLflow run", "registered"):
         table.add_column(col)
     for o in outcomes:
-        m, b = o.result.metrics, o.result.baseline_metrics
+        rows = headline(o.result, short=True)
         table.add_row(
             o.task,
             o.model,
-            f"{m.get('roc_auc', float('nan')):.3f}",
-            f"{m.get('pr_auc', float('nan')):.3f}",
-            f"{m.get('brier', float('nan')):.4f}",
-            f"{b['roc_auc']:.3f}" if "roc_auc" in b else "",
+            "\n".join(f"{label} {v}" for label, v, _ in rows),
+            "\n".join(f"{label} {b}" for label, _, b in rows if b),
             o.result.grade,
             o.run_id,
             f"{o.registered} v{o.version}" if o.version else "",

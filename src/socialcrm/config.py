@@ -116,3 +116,24 @@ def _apply_dotlist(cfg: DictConfig, overrides: Sequence[str], path: Path) -> Dic
         raise ValueError(f"cannot apply overrides {list(overrides)} to {path}: {err}") from err
     OmegaConf.set_struct(cfg, False)
     return cfg
+
+
+def with_task(cfg: DictConfig, name: str) -> DictConfig:
+    """``cfg`` with its ``task`` node replaced by ``conf/task/<name>.yaml``.
+
+    A composed file (DVC's ``params.yaml``) holds one task; pipeline stages that
+    train another task on the same data, features and model take it from
+    ``conf/task/`` this way (its ``${...}`` resolve against ``cfg``).
+
+    Raises
+    ------
+    ValueError
+        If there is no such task config.
+    """
+    path = config_dir() / "task" / f"{name}.yaml"
+    if not path.is_file():
+        options = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ValueError(f"no task config {path.name} in {path.parent}; choose from {options}")
+    out = cfg.copy()
+    out.task = OmegaConf.load(path)
+    return out

@@ -60,21 +60,76 @@ def load_features(
     return pd.read_parquet(path), manifest, path
 
 
+DVC_PLOT_TABLES = ("calibration", "lift", "profit", "deciles", "gain")
+
+
 def write_dvc_outputs(result: TaskResult, task_name: str, out_dir: Path) -> None:
     """Metrics (JSON) and curves (CSV) where ``dvc metrics show`` / ``dvc plots show`` read them."""
     with atomic_dir(out_dir / task_name) as tmp:
         metrics = {
             "model": {k: v for k, v in result.metrics.items() if not k.startswith("valid_")},
             "baseline": result.baseline_metrics,
+            **result.references,
             "grade": result.grade,
         }
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-        for name in ("calibration", "lift", "profit"):
+        for name in DVC_PLOT_TABLES:
             if name in result.tables:
                 table = result.tables[name]
                 if name == "profit" and len(table) > 2000:  # keep plot files small
                     table = table.iloc[:: max(len(table) // 1000, 1)]
                 table.to_csv(tmp / f"{name}.csv", index=False)
+
+
+def task_context(
+    cfg: DictConfig, task, frame: pd.DataFrame, console: Console | None = None
+) -> dict[str, pd.DataFrame]:
+    """Extra inputs a task asks for: event tables it names in ``context_tables`` (read
+    from the ingested data set when present) and, for ``task.value_model``, each
+    customer's value scored by that registered model (``customer_value``)."""
+    context: dict[str, pd.DataFrame] = {}
+    for name in getattr(task, "context_tables", ()):
+        path = Path(cfg.data.get("interim_dir") or "") / f"{name}.parquet"
+        if cfg.data.get("interim_dir") and path.is_file():
+            context[name] = pd.read_parquet(path)
+    value_model = getattr(task, "value_model", None)
+    if value_model:
+        values = registered_values(cfg.tracking, value_model, frame)
+        if values is None:
+            if console is not None:
+                console.print(
+                    f"[yellow]no registered model {value_model}: a saved customer is worth "
+                    f"task.saved_value={cfg.task.get('saved_value')}[/]"
+                )
+        else:
+            context["customer_value"] = values
+    return context
+
+
+def registered_values(tracking, model_uri: str, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Score the test rows (all rows without a split) with ``models:/<model_uri>``.
+
+    Returns ``customer_id, cutoff, value`` with ``attrs["model_version"]``, or
+    None when the model is not registered or cannot score these columns.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from socialcrm.tracking import configure
+
+    configure(tracking)
+    name, _, alias = model_uri.partition("@")
+    try:
+        version = mlflow.MlflowClient().get_model_version_by_alias(name, alias).version
+        model = mlflow.pyfunc.load_model(f"models:/{model_uri}")
+        rows = frame[frame["split"] == "test"] if "split" in frame.columns else frame
+        scores = model.predict(rows, params={"top_reasons": 0})
+    except (MlflowException, ValueError, KeyError):
+        return None
+    keys = [c for c in ("customer_id", "cutoff") if c in rows.columns]
+    out = rows[keys].reset_index(drop=True).assign(value=scores.iloc[:, 0].to_numpy(float))
+    out.attrs["model_version"] = f"{name}/{version}"
+    return out
 
 
 @dataclass
@@ -114,7 +169,8 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
     task = instantiate(cfg.task, _convert_="all")
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     groups = list(cfg.features.groups)
-    result = task.fit_evaluate(frame, manifest, groups, model_cfg, int(cfg.seed))
+    context = task_context(cfg, task, frame, console)
+    result = task.fit_evaluate(frame, manifest, groups, model_cfg, int(cfg.seed), context=context)
     fit_seconds = time.perf_counter() - t0
 
     registered = cfg.train.registered_model or f"socialcrm-{task.name}"
@@ -136,6 +192,8 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
         tlog.log_dataset(frame, path, f"{cfg.data.name}/{cfg.features.name}", task.target)
         mlflow.log_text(json.dumps(manifest, indent=2), "feature_manifest.json")
         tlog.log_task_result(result, fit_seconds)
+        if "customer_value" in context:
+            mlflow.set_tag("saved_value_model", context["customer_value"].attrs["model_version"])
         version = None
         if cfg.train.register:
             # customer tables (evaluation by CV) have no split column
@@ -168,21 +226,73 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
     )
 
 
-def _summary(cfg, task, result: TaskResult, run_id, registered, version, console: Console) -> None:
+# (label, metric key, format) shown in summaries, by the task's kind
+HEADLINE = {
+    "classification": (
+        ("ROC-AUC", "roc_auc", ".3f"),
+        ("PR-AUC", "pr_auc", ".3f"),
+        ("Brier", "brier", ".4f"),
+        ("log loss", "log_loss", ".4f"),
+        ("lift@10%", "lift_at_10", ".2f"),
+        ("capture@10%", "capture_at_10", ".3f"),
+        ("F1", "f1", ".3f"),
+    ),
+    "regression": (
+        ("normalized Gini", "normalized_gini", ".3f"),
+        ("Spearman", "spearman", ".3f"),
+        ("top-10% value share", "top10_share", ".3f"),
+        ("top-20% found", "top20_found", ".3f"),
+        ("decile MAPE", "decile_mape", ".3f"),
+        ("MAE", "mae", ".1f"),
+        ("RMSE", "rmse", ".1f"),
+        ("total predicted", "total_predicted", ",.0f"),
+        ("total actual", "total_actual", ",.0f"),
+    ),
+}
+
+
+def headline(result: TaskResult, short: bool = False) -> list[tuple[str, str, str]]:
+    """``(label, model value, baseline value)`` of the metrics a summary shows."""
+    rows = []
     m, b = result.metrics, result.baseline_metrics
-    table = Table(title=f"{task.name}: {cfg.model.name} on {cfg.data.name} / {cfg.features.name}")
-    for col in ("metric", "model", "baseline"):
-        table.add_column(col, justify="right" if col != "metric" else "left")
-    for key in ("roc_auc", "pr_auc", "brier", "log_loss", "lift_at_10", "capture_at_10", "f1"):
+    items = HEADLINE[result.model.kind]
+    for label, key, fmt in items[:3] if short else items:
         if key in m:
-            table.add_row(key, f"{m[key]:.3f}", f"{b[key]:.3f}" if key in b else "")
-    table.add_row("grade", result.grade, "")
+            rows.append((label, format(m[key], fmt), format(b[key], fmt) if key in b else ""))
+    return rows
+
+
+def _summary(cfg, task, result: TaskResult, run_id, registered, version, console: Console) -> None:
+    m = result.metrics
+    table = Table(title=f"{task.name}: {cfg.model.name} on {cfg.data.name} / {cfg.features.name}")
+    refs = list(result.references)
+    for col in ("metric", "model", "baseline", *refs):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    formats = {key: fmt for _, key, fmt in HEADLINE[result.model.kind]}
+    keys = {label: key for label, key, _ in HEADLINE[result.model.kind]}
+    for label, model_value, base_value in headline(result):
+        key = keys[label]
+        ref_values = [
+            format(result.references[r][key], formats[key]) if key in result.references[r] else ""
+            for r in refs
+        ]
+        table.add_row(label, model_value, base_value, *ref_values)
+    table.add_row("grade", result.grade, "", *[""] * len(refs))
     if "campaign_best_contacted" in m:
         table.add_row(
             "campaign: best cut",
             f"{m['campaign_best_contacted']:,.0f} contacted, "
             f"profit {m['campaign_expected_profit']:,.0f}",
-            "",
+            f"saved value: {result.info.get('saved_value_source', 'constant')}",
+            *[""] * len(refs),
+        )
+    key = next((k for k in m if k.startswith("referral_top") and k.endswith("missed_by_clv")), None)
+    if key:
+        table.add_row(
+            "referral value",
+            f"{m[key]:.0f} of the top by CLV + CRV missed by CLV alone",
+            f"CRV {m['crv_share_of_value']:.1%} of value",
+            *[""] * len(refs),
         )
     console.print(table)
     where = (

@@ -91,7 +91,7 @@ def test_manifest_matches_the_columns(built):
             assert dtype is np.dtype(bool), s.name
         else:
             assert dtype == "str", s.name
-    assert {s.group for s in manifest} == {*SOCIAL_GROUPS, "crm", "referral", "label"}
+    assert {s.group for s in manifest} == {*SOCIAL_GROUPS, "crm", "referral", "btyd", "label"}
 
 
 def test_feature_sets_switch_groups(small_tables):

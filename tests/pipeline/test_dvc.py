@@ -23,7 +23,8 @@ from socialcrm.config import COMPOSED_KEYS, load_params
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-STAGES = ("generate", "validate_ingest", "features", "train_churn", "report")
+STAGES = ("generate", "validate_ingest", "features", "train_clv", "train_churn", "report")
+TRAINING = {"train_clv", "train_churn"}
 # The quick preset (data=synthetic_small, cutoffs every 3 months) without SHAP.
 QUICK = ["-S", "experiment=quick", "-S", "task.explain=false"]
 # What `make params` runs: DVC's own composition, in a process without socialcrm.
@@ -142,6 +143,7 @@ def test_dvc_pipeline_runs_once_then_only_what_changed(tmp_path):
         "data/processed/synthetic_small/all/features.parquet",
         "reports/insights/synthetic_small/report.md",
         *(f"reports/train/synthetic_small/churn/{f}" for f in ("metrics.json", "lift.csv")),
+        *(f"reports/train/synthetic_small/clv/{f}" for f in ("metrics.json", "deciles.csv")),
         "mlruns/mlflow.db",
     ):
         assert (repo / out).exists(), out
@@ -149,11 +151,23 @@ def test_dvc_pipeline_runs_once_then_only_what_changed(tmp_path):
     metrics = json.loads(_run([dvc, "metrics", "show", "--json"], repo, env))
     churn = next(iter(metrics.values()))["data"]["reports/train/synthetic_small/churn/metrics.json"]
     assert 0.5 < churn["data"]["model"]["roc_auc"] <= 1.0
+    clv = next(iter(metrics.values()))["data"]["reports/train/synthetic_small/clv/metrics.json"]
+    assert 0.5 < clv["data"]["model"]["normalized_gini"] <= 1.0
+    assert "normalized_gini" in clv["data"]["btyd"]
     plots = json.loads(_run([dvc, "plots", "show", "--json"], repo, env))
     assert not plots.get("errors"), plots.get("errors")
-    for name in ("calibration", "lift", "profit"):
-        (plot,) = plots["data"][f"reports/train/synthetic_small/churn/{name}.csv"]
-        assert plot["content"]["data"]["values"], name
+    for task, name in (
+        ("churn", "calibration"),
+        ("churn", "lift"),
+        ("churn", "profit"),
+        ("clv", "deciles"),
+        ("clv", "gain"),
+    ):
+        shown_plots = plots["data"][f"reports/train/synthetic_small/{task}/{name}.csv"]
+        assert shown_plots and all(p["content"]["data"]["values"] for p in shown_plots), name
+    (deciles,) = plots["data"]["CLV decile calibration"]
+    fields = {v["field"] for v in deciles["content"]["data"]["values"]}
+    assert fields == {"mean_predicted", "mean_actual"}
     lock = (repo / "dvc.lock").read_text()
 
     # 2. The same again: nothing runs, the lock file stays as it was.
@@ -164,8 +178,8 @@ def test_dvc_pipeline_runs_once_then_only_what_changed(tmp_path):
 
     # 3. Another model: only training reruns.
     third = _run([dvc, "exp", "run", *QUICK, "-S", "model=logreg"], repo, env)
-    assert _ran(third) == {"train_churn"}, third[-4000:]
-    assert _skipped(third) == set(STAGES) - {"train_churn"}
+    assert _ran(third) == TRAINING, third[-4000:]
+    assert _skipped(third) == set(STAGES) - TRAINING
     assert "name: logreg" in (repo / "params.yaml").read_text()
 
     # Experiments carry their params and metrics (params.yaml and dvc.lock are in git).

@@ -86,3 +86,43 @@ def profit(curve: pd.DataFrame, cut: dict[str, float], ax=None) -> plt.Axes:
     ax.set_title(f"Retention campaign: best cut {int(cut['contacted']):,} customers")
     ax.legend(fontsize=8)
     return ax
+
+
+def deciles(tables: dict[str, pd.DataFrame], ax=None) -> plt.Axes:
+    """Mean predicted vs mean actual value per predicted decile (1 = highest), per model.
+
+    ``tables`` maps a model name to :func:`socialcrm.evaluation.value.decile_table`.
+    """
+    ax = _ax(ax, (6, 4))
+    names = list(tables)
+    width = 0.8 / (len(names) + 1)
+    first = tables[names[0]]
+    x = first["decile"].to_numpy(dtype=float)
+    ax.bar(x - 0.4 + width / 2, first["mean_actual"], width, label="actual", color="0.6")
+    for i, name in enumerate(names, start=1):
+        t = tables[name]
+        ax.bar(x - 0.4 + width * (i + 0.5), t["mean_predicted"], width, label=f"{name} predicted")
+    ax.set_xticks(x)
+    ax.set_xlabel("predicted decile (1 = highest value)")
+    ax.set_ylabel("mean value per customer")
+    ax.set_title("Decile calibration (actual bars are the first model's deciles)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def gain(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
+    """Cumulative share of actual value by share of customers, ranked by each score
+    (the Lorenz / gain curve), with the perfect ranking and a random one."""
+    ax = _ax(ax)
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    share = np.arange(n + 1) / n
+    total = y.sum()
+    curves = {"perfect": (share, np.r_[0.0, np.cumsum(np.sort(y)[::-1])] / total)}
+    for name, s in scores.items():
+        order = np.argsort(-np.asarray(s, dtype=float), kind="stable")
+        curves[name] = (share, np.r_[0.0, np.cumsum(y[order])] / total)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="gray", label="random")
+    return _curves(
+        ax, curves, "share of customers (highest predicted first)", "share of actual value", "Gain"
+    )

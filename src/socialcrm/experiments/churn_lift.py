@@ -170,7 +170,7 @@ def markdown_table(summary: pd.DataFrame) -> str:
 # -- the edge: worlds on disk, MLflow, the README ------------------------------------
 
 
-def _world(cfg: DictConfig, workdir: Path) -> tuple[pd.DataFrame, list[dict], pd.DataFrame]:
+def world_tables(cfg: DictConfig, workdir: Path) -> tuple[pd.DataFrame, list[dict], pd.DataFrame]:
     """Generate ``cfg.data`` into ``workdir`` and build every feature group in memory."""
     from socialcrm.data.generate import write_synthetic
     from socialcrm.data.schemas import TABLES
@@ -206,7 +206,7 @@ def run_experiment(
                 )
                 t0 = time.perf_counter()
                 with tempfile.TemporaryDirectory(prefix="churn-lift-") as tmp:
-                    frame, manifest, cm = _world(cfg, Path(tmp))
+                    frame, manifest, cm = world_tables(cfg, Path(tmp))
                 test_cutoff = frame.loc[frame.split == "test", "cutoff"].iloc[0]
                 truth = churn_probability(cm, test_cutoff, cfg.features.horizon_days)
                 task = instantiate(cfg.task, _convert_="all")

@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from socialcrm.features import crm, graph, labels, listening, referral, social
+from socialcrm.features import btyd, crm, graph, labels, listening, referral, social
 from socialcrm.features.config import FeatureConfig
 from socialcrm.features.cutoffs import assign_split, explicit_cutoffs, rolling_cutoffs
 from socialcrm.features.manifest import KEY_COLUMNS, FeatureSpec
@@ -251,6 +251,12 @@ def build_features(
         _register_table(con, "g_influence", pd.concat(infl, ignore_index=True))
         _materialise(con, "f_graph", graph.assemble_query(cfg))
 
+    def _btyd() -> None:
+        rfm = con.execute(btyd.rfm_query()).df()
+        out = btyd.btyd_outputs(rfm, cfg.horizon_days, cfg.btyd.refit_every_months)
+        out["cutoff"] = out["cutoff"].astype("datetime64[us]")
+        _register_table(con, "f_btyd", out)
+
     # group -> (its table, how to build it, its manifest entries); built in this order
     steps: dict[str, tuple[str, Callable[[], None], list[FeatureSpec]]] = {
         "crm": ("f_crm", lambda: _materialise(con, "f_crm", crm.query(cfg)), crm.specs(cfg)),
@@ -266,6 +272,7 @@ def build_features(
             lambda: _materialise(con, "f_referral", referral.query(cfg)),
             referral.specs(cfg),
         ),
+        "btyd": ("f_btyd", _btyd, btyd.specs(cfg)),
     }
     if with_labels:
         steps["labels"] = (

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-GROUPS = ("crm", "social_activity", "social_listening", "social_graph", "referral")
+GROUPS = ("crm", "social_activity", "social_listening", "social_graph", "referral", "btyd")
 SOCIAL_GROUPS = ("social_activity", "social_listening", "social_graph")
 CHURN_DEFINITIONS = ("inactivity", "contract_end", "either")
 
@@ -39,6 +39,11 @@ class GraphConfig:
 
 
 @dataclass
+class BtydConfig:
+    refit_every_months: int = MISSING
+
+
+@dataclass
 class SplitConfig:
     test_cutoffs: int = MISSING
     valid_cutoffs: int = MISSING
@@ -63,6 +68,7 @@ class FeatureConfig:
     channels: list[str] = field(default_factory=lambda: ["web", "app", "store", "phone"])
     offer_response_days: int = MISSING
     graph: GraphConfig = field(default_factory=GraphConfig)
+    btyd: BtydConfig = field(default_factory=BtydConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     snapshot_attributes: bool = MISSING
     output_dir: str | None = MISSING
@@ -110,6 +116,10 @@ def feature_config(node: DictConfig | dict) -> FeatureConfig:
         )
     if not cfg.windows_days or min(cfg.windows_days) <= 0:
         problems.append(f"windows_days must be positive, got {cfg.windows_days}")
+    if cfg.btyd.refit_every_months <= 0:
+        problems.append(
+            f"btyd.refit_every_months must be positive, got {cfg.btyd.refit_every_months}"
+        )
     if cfg.horizon_days <= 0:
         problems.append(f"horizon_days must be positive, got {cfg.horizon_days}")
     if problems:

@@ -22,6 +22,45 @@ import pandas as pd
 RFM_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value")
 
 
+def rfm_sql(time_unit_days: float = 7.0) -> str:
+    """SQL: the RFM summary of every (customer, cutoff) of a ``population`` table.
+
+    Reads ``population (customer_id, cutoff)`` and ``transactions (customer_id,
+    timestamp, amount, is_return)``; only purchases strictly before the cutoff
+    count (returns are left out). Purchases on the same day are merged (amounts
+    summed). ``frequency`` counts purchase days after the first; ``recency`` is
+    the time from the first to the last purchase day and ``T`` from the first
+    purchase day to the last day before the cutoff, in units of
+    ``time_unit_days``; ``monetary_value`` is the mean amount of the repeat
+    purchase days (0 without repeats). Customers without a purchase before the
+    cutoff get no row.
+    """
+    unit = 86400.0 * float(time_unit_days)
+    return f"""
+WITH daily AS (
+    SELECT p.customer_id, p.cutoff, date_trunc('day', t.timestamp) AS day,
+        sum(t.amount::DECIMAL(18, 2)) AS amount
+    FROM population p
+    JOIN transactions t
+      ON t.customer_id = p.customer_id AND t.timestamp < p.cutoff AND NOT t.is_return
+    GROUP BY p.customer_id, p.cutoff, day
+),
+agg AS (
+    SELECT customer_id, cutoff, min(day) AS first_day, max(day) AS last_day,
+        count(*) AS n_days, sum(amount) AS total, arg_min(amount, day) AS first_amount
+    FROM daily GROUP BY customer_id, cutoff
+)
+SELECT customer_id, cutoff,
+    (n_days - 1)::DOUBLE AS frequency,
+    (epoch(last_day) - epoch(first_day)) / {unit} AS recency,
+    (epoch(cutoff - INTERVAL 1 DAY) - epoch(first_day)) / {unit} AS "T",
+    CASE WHEN n_days > 1 THEN ((total - first_amount) / (n_days - 1))::DOUBLE ELSE 0.0 END
+        AS monetary_value
+FROM agg
+ORDER BY cutoff, customer_id
+"""
+
+
 def rfm_from_transactions(
     transactions: pd.DataFrame,
     end: pd.Timestamp | str,
@@ -32,42 +71,46 @@ def rfm_from_transactions(
 ) -> pd.DataFrame:
     """Per customer: repeat purchases, recency, age and mean repeat amount before ``end``.
 
-    Purchases on the same day are merged (amounts summed). ``frequency`` counts
-    purchase days after the first; ``recency`` is the time from the first to
-    the last purchase day and ``T`` from the first purchase day to the last day
-    before ``end`` (``end`` is exclusive), in
-    units of ``time_unit_days``; ``monetary_value`` is the mean amount of the
-    repeat purchase days (0 without repeats).
+    The same computation as :func:`rfm_sql` (which the ``btyd`` feature group runs
+    for every cutoff), for one transactions frame and one exclusive ``end``.
+    Rows flagged ``is_return`` (if that column exists) are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id, frequency, recency, T, monetary_value``, one row per
+        customer with a purchase before ``end``, sorted by customer.
     """
+    import duckdb
+
     missing = [c for c in (customer_col, time_col, amount_col) if c not in transactions.columns]
     if missing:
         raise ValueError(f"transactions lack columns {missing}")
-    end = pd.Timestamp(end)
-    tx = transactions.loc[transactions[time_col] < end, [customer_col, time_col, amount_col]]
-    day = tx[time_col].dt.floor("D")
-    daily = (
-        tx.assign(_day=day)
-        .groupby([customer_col, "_day"], sort=True)[amount_col]
-        .sum()
-        .reset_index()
-    )
-    g = daily.groupby(customer_col, sort=True)
-    first, last, n = g["_day"].min(), g["_day"].max(), g.size()
-    first_amount = g[amount_col].first()
-    repeat_total = g[amount_col].sum() - first_amount
-    unit = pd.Timedelta(days=time_unit_days)
-    out = pd.DataFrame(
+    tx = pd.DataFrame(
         {
-            "customer_id": first.index,
-            "frequency": (n - 1).to_numpy(dtype=float),
-            "recency": ((last - first) / unit).to_numpy(dtype=float),
-            # to the last day before ``end`` (exclusive), as in the BG/NBD papers
-            "T": ((end - pd.Timedelta(days=1) - first) / unit).to_numpy(dtype=float),
+            "customer_id": transactions[customer_col].to_numpy(),
+            "timestamp": pd.to_datetime(transactions[time_col]).to_numpy(),
+            "amount": transactions[amount_col].to_numpy(dtype=float),
+            "is_return": (
+                transactions["is_return"].to_numpy(dtype=bool)
+                if "is_return" in transactions.columns
+                else np.zeros(len(transactions), dtype=bool)
+            ),
         }
     )
-    freq = out["frequency"].to_numpy()
-    out["monetary_value"] = np.where(freq > 0, repeat_total.to_numpy() / np.maximum(freq, 1), 0.0)
-    return out
+    end = pd.Timestamp(end)
+    con = duckdb.connect()
+    try:
+        con.register("transactions", tx)
+        con.execute(
+            "CREATE TEMP TABLE population AS SELECT DISTINCT customer_id, ?::TIMESTAMP AS cutoff "
+            "FROM transactions WHERE timestamp < ? AND NOT is_return",
+            [end.to_pydatetime(), end.to_pydatetime()],
+        )
+        out = con.execute(rfm_sql(time_unit_days)).df()
+    finally:
+        con.close()
+    return out.drop(columns="cutoff").reset_index(drop=True)
 
 
 class BTYDModel:
@@ -94,18 +137,20 @@ class BTYDModel:
         if missing:
             raise ValueError(f"the RFM table lacks columns {missing}")
         flat = {k: Prior("HalfFlat") for k in ("a", "b", "alpha", "r")}
-        self.purchases_ = BetaGeoModel(
-            data=rfm[["customer_id", "frequency", "recency", "T"]], model_config=flat
-        )
-        repeaters = rfm[rfm.frequency > 0]
-        self.spend_ = GammaGammaModel(
-            data=repeaters[["customer_id", "monetary_value", "frequency"]],
-            model_config={k: Prior("HalfFlat") for k in ("p", "q", "v")},
-        )
+        # Gamma-Gamma needs a positive mean repeat amount (a repeat day can net to $0)
+        repeaters = rfm[(rfm.frequency > 0) & (rfm.monetary_value > 0)]
+        self.purchases_ = BetaGeoModel(model_config=flat)
+        self.spend_ = GammaGammaModel(model_config={k: Prior("HalfFlat") for k in ("p", "q", "v")})
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*BLAS.*")
-            self.purchases_.fit(method="map", progressbar=False)
-            self.spend_.fit(method="map", progressbar=False)
+            self.purchases_.fit(
+                rfm[["customer_id", "frequency", "recency", "T"]], method="map", progressbar=False
+            )
+            self.spend_.fit(
+                repeaters[["customer_id", "monetary_value", "frequency"]],
+                method="map",
+                progressbar=False,
+            )
         return self
 
     @property

@@ -28,7 +28,10 @@ def to_markdown(df: pd.DataFrame, floats: str = "{:.3f}") -> str:
 
 
 def plus_minus(mean: float, sd: float, digits: int = 3, signed: bool = False) -> str:
-    """``"0.701 ± 0.009"`` (an undefined sd, e.g. from one seed, shows as 0)."""
+    """``"0.701 ± 0.009"`` (an undefined sd, e.g. from one seed, shows as 0; an undefined
+    mean as an empty string)."""
+    if np.isnan(mean):
+        return ""
     sign = "+" if signed else ""
     return f"{mean:{sign}.{digits}f} ± {0.0 if np.isnan(sd) else sd:.{digits}f}"
 

@@ -49,7 +49,8 @@ def report_as_of(con: duckdb.DuckDBPyConnection, configured: str | None) -> pd.T
 
 def compute(cfg: DictConfig, console: Console | None = None) -> dict:
     """All numbers and figure inputs of the report (reads the ingested data set)."""
-    fcfg = replace(feature_config(cfg.features), groups=list(GROUPS))
+    # every descriptive group; the report does not use the BTYD model outputs
+    fcfg = replace(feature_config(cfg.features), groups=[g for g in GROUPS if g != "btyd"])
     eng = fcfg.engine
     con = connect(eng.threads, eng.memory_limit, eng.temp_dir)
     register_folder(con, cfg.data.interim_dir)

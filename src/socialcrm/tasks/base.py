@@ -13,7 +13,7 @@ stratified K-fold cross-validation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,14 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from socialcrm.data.privacy import hash_identifiers
 from socialcrm.evaluation.metrics import best_threshold
+from socialcrm.explain.shap_values import (
+    explain,
+    global_importance,
+    reason_codes,
+    to_shap_explanation,
+)
 from socialcrm.models.calibration import ProbabilityCalibrator, ScoringModel
 from socialcrm.models.factory import build_pipeline
 
@@ -70,6 +77,11 @@ class TaskResult:
         Named figures to log.
     scored
         The rows the model was evaluated on, with keys and predictions.
+    info
+        Anything else worth keeping (not logged as metrics).
+    references
+        Metrics of other reference models by name (e.g. the BTYD model for CLV),
+        logged as ``<name>_<metric>``.
     """
 
     metrics: dict[str, float]
@@ -80,6 +92,7 @@ class TaskResult:
     figures: dict[str, plt.Figure] = field(default_factory=dict)
     scored: pd.DataFrame | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    references: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def select_columns(
@@ -98,13 +111,21 @@ def select_columns(
 
 
 def task_data(
-    frame: pd.DataFrame, manifest: Sequence[Mapping[str, str]], groups: Sequence[str], target: str
+    frame: pd.DataFrame,
+    manifest: Sequence[Mapping[str, str]],
+    groups: Sequence[str],
+    target: str,
+    extra: Sequence[str] = (),
 ) -> TaskData:
-    """The task's view of the feature table (rows without a label are dropped)."""
+    """The task's view of the feature table (rows without a label are dropped).
+
+    ``extra`` columns (baseline scores, say) are carried along, not used as features.
+    """
     if target not in frame.columns:
         raise ValueError(f"the feature table has no label column {target!r}")
     numeric, categorical = select_columns(manifest, groups)
-    keys = [c for c in ("customer_id", "cutoff", "split") if c in frame.columns]
+    keys = [c for c in ("customer_id", "cutoff", "split", *extra) if c in frame.columns]
+    keys = [c for c in dict.fromkeys(keys) if c not in (*numeric, *categorical, target)]
     rows = frame.loc[frame[target].notna(), [*keys, *numeric, *categorical, target]]
     return TaskData(rows.reset_index(drop=True), numeric, categorical, target)
 
@@ -164,3 +185,60 @@ def mean_sd(per_fold: pd.DataFrame) -> dict[str, float]:
         out[c] = float(per_fold[c].mean())
         out[f"{c}_sd"] = float(per_fold[c].std(ddof=1)) if len(per_fold) > 1 else 0.0
     return out
+
+
+def draw_figures(
+    drawings: Mapping[str, Callable[[plt.Axes], object]], size: tuple[float, float] = (6, 4)
+) -> dict[str, plt.Figure]:
+    """One figure per named drawing function (each draws on the Axes it is given)."""
+    figures = {}
+    for name, draw in drawings.items():
+        fig, ax = plt.subplots(figsize=size)
+        draw(ax)
+        fig.tight_layout()
+        figures[name] = fig
+    return figures
+
+
+def explanation_outputs(
+    model: ScoringModel,
+    rows: pd.DataFrame,
+    score_name: str,
+    salt: str,
+    top_reasons: int,
+    max_rows: int,
+) -> tuple[dict[str, pd.DataFrame], dict[str, plt.Figure]]:
+    """SHAP for the rows a task reports on: global factors, reason codes, plots.
+
+    Returns
+    -------
+    (tables, figures)
+        ``shap_importance`` (the most influential factors with their direction)
+        and ``reasons`` (per customer, with a hashed identifier and the score
+        ``score_name``); ``shap_beeswarm`` and ``shap_bar`` (at most ``max_rows``
+        rows drawn).
+    """
+    import shap
+
+    expl = explain(model.pipeline, model.frame(rows), background=model.info.get("background"))
+    reasons = reason_codes(expl, top_reasons)
+    ids = rows["customer_id"] if "customer_id" in rows.columns else pd.Series(rows.index)
+    reasons.insert(0, "customer_hash", hash_identifiers(ids.astype(str), "handle", salt))
+    if "cutoff" in rows.columns:
+        reasons.insert(1, "cutoff", rows["cutoff"].to_numpy())
+    reasons.insert(2, score_name, model.predict(rows))
+    tables = {
+        "shap_importance": global_importance(expl),
+        "reasons": reasons.reset_index(drop=True),
+    }
+    sx = to_shap_explanation(expl, max_rows)
+    figures = {}
+    for name, plot, extra in (
+        ("shap_beeswarm", shap.plots.beeswarm, {"plot_size": None}),
+        ("shap_bar", shap.plots.bar, {}),
+    ):
+        fig, ax = plt.subplots(figsize=(8, 6))
+        plot(sx, max_display=15, ax=ax, show=False, **extra)
+        fig.tight_layout()
+        figures[name] = fig
+    return tables, figures

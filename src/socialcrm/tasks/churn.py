@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from socialcrm.data.privacy import hash_identifiers
 from socialcrm.evaluation import plots as eval_plots
 from socialcrm.evaluation.metrics import (
     calibration_table,
@@ -26,15 +24,18 @@ from socialcrm.evaluation.metrics import (
     lift_curve,
 )
 from socialcrm.evaluation.profit import best_cut, profit_curve
-from socialcrm.explain.shap_values import (
-    explain,
-    explainable,
-    global_importance,
-    reason_codes,
-    to_shap_explanation,
-)
+from socialcrm.explain.shap_values import explainable
 from socialcrm.models.rules import RecencyRule
-from socialcrm.tasks.base import TaskData, TaskResult, cv_folds, fit_calibrated, mean_sd, task_data
+from socialcrm.tasks.base import (
+    TaskData,
+    TaskResult,
+    cv_folds,
+    draw_figures,
+    explanation_outputs,
+    fit_calibrated,
+    mean_sd,
+    task_data,
+)
 
 GRADE_METRIC = "f1"  # churner F1 at the threshold chosen on validation
 
@@ -61,6 +62,11 @@ class ChurnTask:
     contact_cost, saved_value, save_rate
         Retention campaign economics (value of a saved customer, share of
         contacted churners who stay).
+    value_model
+        A registered CLV model (``socialcrm-clv@challenger``) whose prediction
+        is each customer's value when saved; the training entry point scores
+        it and passes the values as ``context["customer_value"]``. Customers
+        without a value (or no such model) are worth ``saved_value``.
     explain, explain_max_rows, top_reasons
         SHAP settings: explain the test rows (plots use at most
         ``explain_max_rows``), with this many reasons each way.
@@ -83,6 +89,7 @@ class ChurnTask:
         contact_cost: float = 5.0,
         saved_value: float = 250.0,
         save_rate: float = 0.3,
+        value_model: str | None = None,
         explain: bool = True,
         explain_max_rows: int = 5000,
         top_reasons: int = 3,
@@ -100,6 +107,8 @@ class ChurnTask:
         self.contact_cost = contact_cost
         self.saved_value = saved_value
         self.save_rate = save_rate
+        self.value_model = value_model
+        self._values: pd.DataFrame | None = None
         self.explain = explain
         self.explain_max_rows = explain_max_rows
         self.top_reasons = top_reasons
@@ -113,12 +122,29 @@ class ChurnTask:
         groups: Sequence[str],
         model_cfg: Mapping[str, Any],
         seed: int,
+        context: Mapping[str, pd.DataFrame] | None = None,
     ) -> TaskResult:
-        """Fit, evaluate against the baseline, explain, and build the campaign view."""
+        """Fit, evaluate against the baseline, explain, and build the campaign view.
+
+        ``context["customer_value"]`` (``customer_id, cutoff, value``), if given,
+        is the value of saving each customer in the campaign view.
+        """
         data = task_data(frame, manifest, groups, self.target)
+        self._values = (context or {}).get("customer_value")
         if self.evaluation == "time":
             return self._by_time(data, model_cfg, seed)
         return self._by_cv(data, model_cfg, seed)
+
+    def _saved_values(self, scored: pd.DataFrame) -> tuple[np.ndarray | float, str]:
+        """Per-customer value of a save (CLV where known) and where it came from."""
+        if self._values is None or self._values.empty:
+            return self.saved_value, "constant"
+        keys = [c for c in ("customer_id", "cutoff") if c in scored and c in self._values]
+        v = scored[keys].merge(self._values[[*keys, "value"]], on=keys, how="left")["value"]
+        known = v.notna().to_numpy()
+        if not known.any():
+            return self.saved_value, "constant"
+        return np.where(known, v.to_numpy(dtype=float), self.saved_value), "clv"
 
     def _baseline(self, X_fit, y_fit) -> RecencyRule:
         return RecencyRule(**self.baseline).fit(X_fit, y_fit)
@@ -189,10 +215,12 @@ class ChurnTask:
     ) -> TaskResult:
         y, p = scored["label"].to_numpy(), scored["probability"].to_numpy()
         g = grade(metrics[GRADE_METRIC], base[GRADE_METRIC], self.grade_margin) if base else "n/a"
-        curve = profit_curve(p, self.saved_value, self.contact_cost, self.save_rate, y)
+        value, value_source = self._saved_values(scored)
+        curve = profit_curve(p, value, self.contact_cost, self.save_rate, y)
         cut = best_cut(curve)
         metrics = {
             **metrics,
+            "campaign_mean_saved_value": float(np.mean(value)),
             "campaign_best_contacted": cut["contacted"],
             "campaign_expected_profit": cut["expected_profit"],
             "campaign_realised_profit": cut["realised_profit_at_cut"],
@@ -203,33 +231,36 @@ class ChurnTask:
             "lift": lift_curve(y, p),
             "profit": curve,
         }
-        figures: dict[str, plt.Figure] = {}
         scores = {"model": p}
         baseline_score = None
         if rule is not None:
             baseline_score = rule.decision_function(data.X(explain_rows))
             scores["recency rule"] = baseline_score
             tables["lift_baseline"] = lift_curve(y, baseline_score)
-        for name, draw in (
-            ("roc", lambda ax: eval_plots.roc(y, scores, ax)),
-            ("precision_recall", lambda ax: eval_plots.precision_recall(y, scores, ax)),
-            ("calibration", lambda ax: eval_plots.calibration(tables["calibration"], ax)),
-            (
-                "lift",
-                lambda ax: eval_plots.lift(
+        figures = draw_figures(
+            {
+                "roc": lambda ax: eval_plots.roc(y, scores, ax),
+                "precision_recall": lambda ax: eval_plots.precision_recall(y, scores, ax),
+                "calibration": lambda ax: eval_plots.calibration(tables["calibration"], ax),
+                "lift": lambda ax: eval_plots.lift(
                     {"model": tables["lift"]}
                     | ({"recency rule": tables["lift_baseline"]} if rule is not None else {}),
                     ax,
                 ),
-            ),
-            ("profit", lambda ax: eval_plots.profit(curve, cut, ax)),
-        ):
-            fig, ax = plt.subplots(figsize=(6, 4))
-            draw(ax)
-            fig.tight_layout()
-            figures[name] = fig
+                "profit": lambda ax: eval_plots.profit(curve, cut, ax),
+            }
+        )
         if self.explain and explainable(model.pipeline):
-            self._explain(model, data, explain_rows, tables, figures)
+            more_tables, more_figures = explanation_outputs(
+                model,
+                explain_rows,
+                "probability",
+                self.salt,
+                self.top_reasons,
+                self.explain_max_rows,
+            )
+            tables |= more_tables
+            figures |= more_figures
         return TaskResult(
             metrics=metrics,
             baseline_metrics=base,
@@ -238,33 +269,9 @@ class ChurnTask:
             tables=tables,
             figures=figures,
             scored=scored,
-            info={"campaign": cut, "n_features": len(data.features)},
+            info={
+                "campaign": cut,
+                "saved_value_source": value_source,
+                "n_features": len(data.features),
+            },
         )
-
-    def _explain(self, model, data: TaskData, rows: pd.DataFrame, tables, figures) -> None:
-        import shap
-
-        X = model.frame(rows)
-        expl = explain(model.pipeline, X, background=model.info.get("background"))
-        importance = global_importance(expl)
-        reasons = reason_codes(expl, self.top_reasons)
-        ids = (
-            rows["customer_id"]
-            if "customer_id" in rows.columns
-            else pd.Series(rows.index.astype(str))
-        )
-        reasons.insert(0, "customer_hash", hash_identifiers(ids.astype(str), "handle", self.salt))
-        if "cutoff" in rows.columns:
-            reasons.insert(1, "cutoff", rows["cutoff"].to_numpy())
-        reasons.insert(2, "probability", model.predict(rows))
-        tables["shap_importance"] = importance
-        tables["reasons"] = reasons.reset_index(drop=True)
-        sx = to_shap_explanation(expl, self.explain_max_rows)
-        for name, plot, extra in (
-            ("shap_beeswarm", shap.plots.beeswarm, {"plot_size": None}),
-            ("shap_bar", shap.plots.bar, {}),
-        ):
-            fig, ax = plt.subplots(figsize=(8, 6))
-            plot(sx, max_display=15, ax=ax, show=False, **extra)
-            fig.tight_layout()
-            figures[name] = fig

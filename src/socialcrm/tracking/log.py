@@ -131,6 +131,8 @@ def log_task_result(result: Any, fit_seconds: float | None = None) -> None:
     """
     log_metrics(result.metrics)
     log_metrics(result.baseline_metrics, prefix="baseline_")
+    for name, metrics in getattr(result, "references", {}).items():
+        log_metrics(metrics, prefix=f"{name}_")
     if fit_seconds is not None:
         mlflow.log_metric("fit_seconds", fit_seconds)
     log_tables({k: v for k, v in result.tables.items() if k != "reasons"})

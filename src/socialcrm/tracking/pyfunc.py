@@ -35,15 +35,17 @@ class ScoringPyfunc(mlflow.pyfunc.PythonModel):
         self.top = int(meta["top_reasons"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        """Scores, plus ``params["top_reasons"]`` reasons each way (0: scores only)."""
         X = pd.DataFrame(model_input)
+        top = int((params or {}).get("top_reasons", self.top))
         out = pd.DataFrame({self.output: self.model.predict(X)}, index=X.index)
         if self.model.kind == "classification":
             out["decision"] = out[self.output] >= self.model.threshold
-        if self.top and explainable(self.model.pipeline):
+        if top and explainable(self.model.pipeline):
             expl = explain(
                 self.model.pipeline, self.model.frame(X), self.model.info.get("background")
             )
-            out = out.join(reason_codes(expl, self.top))
+            out = out.join(reason_codes(expl, top))
         return out.reset_index(drop=True)
 
 
@@ -88,7 +90,9 @@ def log_scoring_model(
         artifacts = {"model": str(model_path), "meta": str(meta_path)}
         pyfunc = ScoringPyfunc()
         pyfunc.load_context(type("Ctx", (), {"artifacts": artifacts})())
-        signature = infer_signature(example, pyfunc.predict(None, example))
+        signature = infer_signature(
+            example, pyfunc.predict(None, example), params={"top_reasons": top_reasons}
+        )
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=pyfunc,

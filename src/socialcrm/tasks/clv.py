@@ -1,0 +1,246 @@
+"""The CLV task: what each customer will spend in the horizon, and what they bring.
+
+Fits the configured regressor (``model=lightgbm``: Tweedie loss for the zero
+spike and heavy tail; ``model=two_part``: P(buy) x E[spend | buy]; any model on
+``features`` that include the ``btyd`` group is the hybrid) on the earlier
+cutoffs and reports on the test cutoff against two references:
+
+- the commercial baseline it is graded against: average monthly spend x months
+  in the horizon x overall retention rate (the retention rate from the
+  training cutoffs' labels);
+- the probabilistic BTYD model (BG/NBD + Gamma-Gamma, the ``btyd_clv`` feature)
+  when the table has it.
+
+With a referrals table in the context it adds customer referral value (CRV):
+the predicted CLV of the customers each customer referred, and how many of the
+top customers by CLV + CRV a CLV-only ranking misses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from socialcrm.data.privacy import hash_identifiers
+from socialcrm.evaluation import plots as eval_plots
+from socialcrm.evaluation.value import decile_table, value_grade, value_metrics
+from socialcrm.explain.shap_values import explainable
+from socialcrm.models.calibration import ScoringModel
+from socialcrm.models.factory import build_pipeline
+from socialcrm.models.value import commercial_clv
+from socialcrm.tasks.base import TaskResult, draw_figures, explanation_outputs, task_data
+from socialcrm.tasks.referral import missed_by_clv, referral_value
+
+BASELINE = "baseline_clv"
+GRADE_METRIC = "top20_found"  # share of the true top-20% customers found
+
+
+class ClvTask:
+    """Customer lifetime value over the label horizon, graded against the commercial rule.
+
+    Parameters
+    ----------
+    target
+        Label column (``label_future_spend``: net spend in the horizon).
+    metric
+        Validation metric a sweep or tuner maximises.
+    horizon_days
+        The label horizon (for the commercial baseline's months).
+    baseline
+        The commercial baseline's inputs: ``monetary_column`` (spend in the
+        last ``window_days``), ``tenure_column`` and ``churn_column`` (whose
+        training mean gives the retention rate).
+    reference_column
+        The BTYD CLV feature reported as a second reference (if present).
+    grade_points
+        Grade A: the model finds at least this many more (absolute share) of the
+        true top-20% customers than the baseline.
+    referral_top
+        Size of the top list for the referral-value comparison.
+    explain, explain_max_rows, top_reasons
+        SHAP settings as in the churn task.
+    salt
+        Key for hashing customer identifiers in the reason and referral tables.
+    """
+
+    name = "clv"
+    kind = "regression"
+    context_tables = ("referrals",)
+
+    def __init__(
+        self,
+        target: str = "label_future_spend",
+        metric: str = "normalized_gini",
+        horizon_days: int = 90,
+        baseline: Mapping[str, Any] | None = None,
+        reference_column: str | None = "btyd_clv",
+        grade_points: float = 0.05,
+        referral_top: int = 100,
+        explain: bool = True,
+        explain_max_rows: int = 5000,
+        top_reasons: int = 3,
+        salt: str = "socialcrm",
+    ):
+        self.target = target
+        self.metric = metric
+        self.horizon_days = int(horizon_days)
+        self.baseline = {
+            "monetary_column": "monetary_365d",
+            "window_days": 365,
+            "tenure_column": "tenure_days",
+            "churn_column": "label_churn",
+        } | dict(baseline or {})
+        self.reference_column = reference_column
+        self.grade_points = grade_points
+        self.referral_top = referral_top
+        self.explain = explain
+        self.explain_max_rows = explain_max_rows
+        self.top_reasons = top_reasons
+        self.salt = salt
+
+    # -- the protocol ---------------------------------------------------------------
+    def fit_evaluate(
+        self,
+        frame: pd.DataFrame,
+        manifest: Sequence[Mapping[str, str]],
+        groups: Sequence[str],
+        model_cfg: Mapping[str, Any],
+        seed: int,
+        context: Mapping[str, pd.DataFrame] | None = None,
+    ) -> TaskResult:
+        """Fit on the training cutoffs, evaluate on the test cutoff, explain, add CRV.
+
+        ``context["referrals"]`` (``referrer_id, referred_id, timestamp``), if
+        given, adds the referral value tables and metrics.
+        """
+        if "split" not in frame.columns:
+            raise ValueError(
+                "task=clv evaluates by time: the feature table needs a split column "
+                "(train / valid / test cutoffs)"
+            )
+        frame = frame.assign(**{BASELINE: self.baseline_prediction(frame)})
+        reference = self.reference_column if self.reference_column in frame.columns else None
+        extra = [BASELINE, *([reference] if reference else [])]
+        data = task_data(frame, manifest, groups, self.target, extra=extra)
+        train, valid, test = data.part("train"), data.part("valid"), data.part("test")
+        for name, part in (("train", train), ("valid", valid), ("test", test)):
+            if part.empty:
+                raise ValueError(f"the {name} split has no rows")
+        pipe = build_pipeline(model_cfg, "regression", data.numeric, data.categorical, seed)
+        # net spend can dip below zero (returns only); the losses need y >= 0
+        pipe.fit(data.X(train), np.clip(data.y(train), 0.0, None))
+        model = ScoringModel(pipe, data.numeric, data.categorical, kind="regression")
+        model.info["background"] = model.frame(
+            data.X(train).sample(min(len(train), 200), random_state=seed)
+        )
+        y_test = data.y(test).astype(float)
+        p_test = model.predict(data.X(test))
+        metrics = value_metrics(y_test, p_test)
+        valid_metrics = value_metrics(data.y(valid).astype(float), model.predict(data.X(valid)))
+        metrics.update({f"valid_{k}": v for k, v in valid_metrics.items()})
+        base = value_metrics(y_test, test[BASELINE].to_numpy())
+        scores = {"model": p_test, "commercial baseline": test[BASELINE].to_numpy()}
+        references = {}
+        if reference:
+            # no purchase before the cutoff: BG/NBD has nothing to say; value 0
+            scores["BTYD"] = test[reference].fillna(0.0).to_numpy()
+            references["btyd"] = value_metrics(y_test, scores["BTYD"])
+        scored = test[["customer_id", "cutoff"]].assign(actual=y_test, prediction=p_test)
+        for name, s in scores.items():
+            if name != "model":
+                scored[name.replace(" ", "_").lower()] = s
+        result = TaskResult(
+            metrics=metrics,
+            baseline_metrics=base,
+            grade=value_grade(metrics[GRADE_METRIC], base[GRADE_METRIC], self.grade_points),
+            model=model,
+            scored=scored.reset_index(drop=True),
+            references=references,
+            info={"n_features": len(data.features), "retention_rate": self._retention},
+        )
+        self._report(result, y_test, scores)
+        if context and context.get("referrals") is not None:
+            self._referrals(result, context["referrals"])
+        if self.explain and explainable(model.pipeline):
+            tables, figures = explanation_outputs(
+                model, test, "prediction", self.salt, self.top_reasons, self.explain_max_rows
+            )
+            result.tables |= tables
+            result.figures |= figures
+        return result
+
+    def baseline_prediction(self, frame: pd.DataFrame) -> np.ndarray:
+        """The commercial baseline for every row (retention from the training cutoffs)."""
+        b = self.baseline
+        missing = [c for c in (b["monetary_column"], b["tenure_column"]) if c not in frame.columns]
+        if missing:
+            raise ValueError(f"the commercial CLV baseline needs columns {missing} (the crm group)")
+        churn = b["churn_column"]
+        train = frame[frame["split"] == "train"]
+        if churn in frame.columns and train[churn].notna().any():
+            self._retention = float(1.0 - train[churn].astype(float).mean())
+        else:  # no churn label: the share of training rows that bought in the horizon
+            self._retention = float((train[self.target] > 0).mean())
+        return commercial_clv(
+            frame[b["monetary_column"]],
+            frame[b["tenure_column"]],
+            int(b["window_days"]),
+            self.horizon_days,
+            self._retention,
+        )
+
+    # -- reporting ------------------------------------------------------------------
+    def _report(self, result: TaskResult, y: np.ndarray, scores: dict[str, np.ndarray]) -> None:
+        deciles = {name: decile_table(y, s) for name, s in scores.items()}
+        comparison = pd.DataFrame(
+            [{"model": name} | value_metrics(y, s) for name, s in scores.items()]
+        )
+        result.tables |= {
+            "deciles": deciles["model"],
+            "deciles_baseline": deciles["commercial baseline"],
+            "comparison": comparison,
+            "gain": _gain_table(y, scores["model"]),
+        }
+        if "BTYD" in deciles:
+            result.tables["deciles_btyd"] = deciles["BTYD"]
+        result.figures |= draw_figures(
+            {
+                "deciles": lambda ax: eval_plots.deciles(deciles, ax),
+                "gain": lambda ax: eval_plots.gain(y, scores, ax),
+            },
+            size=(7, 4.5),
+        )
+
+    def _referrals(self, result: TaskResult, referrals: pd.DataFrame) -> None:
+        scored = result.scored
+        cutoff = scored["cutoff"].max()
+        latest = scored[scored["cutoff"] == cutoff]
+        values = referral_value(
+            latest[["customer_id"]].assign(clv=latest["prediction"].to_numpy()),
+            referrals,
+            cutoff,
+        )
+        missed, top = missed_by_clv(values, self.referral_top)
+        result.metrics |= {
+            f"referral_top{self.referral_top}_missed_by_clv": float(missed),
+            "crv_total": float(values["crv"].sum()),
+            "crv_share_of_value": float(values["crv"].sum() / values["total_value"].sum())
+            if values["total_value"].sum()
+            else float("nan"),
+            "customers_with_crv": float((values["crv"] > 0).sum()),
+        }
+        top.insert(0, "customer_hash", hash_identifiers(top["customer_id"], "handle", self.salt))
+        result.tables["referral_top"] = top.drop(columns="customer_id")
+        result.info["referral_values"] = values
+
+
+def _gain_table(y: np.ndarray, p: np.ndarray, points: int = 100) -> pd.DataFrame:
+    """The gain curve at ``points`` shares of customers (for DVC plots)."""
+    order = np.argsort(-p, kind="stable")
+    cum = np.r_[0.0, np.cumsum(y[order])] / (y.sum() or 1.0)
+    n = len(y)
+    idx = np.unique(np.linspace(0, n, points + 1).round().astype(int))
+    return pd.DataFrame({"share_customers": idx / n, "share_value": cum[idx]})
