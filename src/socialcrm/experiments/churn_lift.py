@@ -36,14 +36,9 @@ from rich.table import Table
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from socialcrm.config import compose
-from socialcrm.data.io import atomic_file
 from socialcrm.data.synthetic.truth import churn_probability
-from socialcrm.reports.markdown import (
-    plus_minus,
-    plus_minus_column,
-    render_into_readme,
-    to_markdown,
-)
+from socialcrm.experiments.common import log_summary, publish
+from socialcrm.reports.markdown import plus_minus, plus_minus_column, to_markdown
 
 FEATURE_SETS: dict[str, list[str]] = {
     "crm": ["crm"],
@@ -230,31 +225,6 @@ def run_experiment(
     return pd.concat(parts, ignore_index=True)
 
 
-def _log_to_mlflow(cfg: DictConfig, results: pd.DataFrame, summary: pd.DataFrame) -> str:
-    import mlflow
-
-    from socialcrm.tracking import log as tlog
-    from socialcrm.tracking import start_run
-
-    with start_run(
-        cfg.tracking, "churn-social-lift", run_name="churn-social-lift", tags=tlog.git_info()
-    ) as run:
-        mlflow.log_params(
-            {"seeds": sorted(results.seed.unique().tolist()), "model": str(results.model.iloc[0])}
-        )
-        for row in summary.itertuples():
-            key = f"{row.world.replace(' ', '_')}.{row.features.replace('+', '_')}"
-            mlflow.log_metrics(
-                {
-                    f"{key}.roc_auc": row.roc_auc,
-                    f"{key}.pr_auc": row.pr_auc,
-                    f"{key}.oracle_gap": row.oracle_gap,
-                }
-            )
-        tlog.log_tables({"results": results, "summary": summary})
-        return run.info.run_id
-
-
 def main(
     overrides: Annotated[list[str] | None, typer.Argument(help="Hydra overrides")] = None,
     seeds: Annotated[int, typer.Option(help="seeds 1..N (world and model)")] = 5,
@@ -267,9 +237,6 @@ def main(
     overrides = list(overrides or [])
     results = run_experiment(list(range(1, seeds + 1)), overrides, console)
     summary = summarise(results)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out_dir / "results.csv") as tmp:
-        results.to_csv(tmp, index=False, float_format="%.6f")
     table = Table(title="churn: ROC-AUC by feature set (mean ± sd over seeds)")
     for col in ("world", "features", "ROC-AUC", "PR-AUC", "oracle", "gain vs crm+social"):
         table.add_column(col)
@@ -283,20 +250,23 @@ def main(
             plus_minus(r.gain_vs_ref, r.gain_vs_ref_sd, signed=True),
         )
     console.print(table)
-    command = (
-        "python -m socialcrm.experiments.churn_lift"
-        + (f" --seeds {seeds}" if seeds != 5 else "")
-        + "".join(f" {o}" for o in overrides)
-    )
-    seed_list = ", ".join(map(str, sorted(results.seed.unique())))
-    text = markdown_table(summary) + (
-        f"\n\nModel `{results.model.iloc[0]}`, seeds {seed_list}; "
-        f"{int(results.n_test.mean()):,} customers at the test cutoff on average. "
-        f"Reproduce: `.venv/bin/{command}`"
-    )
-    if render_into_readme(out_dir / "README.md", text):
+    if publish(
+        out_dir,
+        results,
+        markdown_table(summary),
+        "socialcrm.experiments.churn_lift",
+        seeds,
+        overrides,
+    ):
         console.print(f"table written to {out_dir / 'README.md'}")
-    run_id = _log_to_mlflow(compose(overrides), results, summary)
+    run_id = log_summary(
+        compose(overrides).tracking,
+        "churn-social-lift",
+        results,
+        summary,
+        lambda row: f"{row.world.replace(' ', '_')}.{row.features.replace('+', '_')}",
+        ("roc_auc", "pr_auc", "oracle_gap"),
+    )
     console.print(f"MLflow run {run_id} (experiment socialcrm-churn-social-lift)")
 
 

@@ -29,23 +29,18 @@ import numpy as np
 import pandas as pd
 import typer
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from socialcrm.config import compose
-from socialcrm.data.io import atomic_file
 from socialcrm.data.synthetic.truth import expected_future_spend
 from socialcrm.evaluation.value import normalized_gini, top_customers_found
 from socialcrm.experiments.churn_lift import FEATURE_SETS as CHURN_FEATURE_SETS
 from socialcrm.experiments.churn_lift import world_tables
-from socialcrm.reports.markdown import (
-    plus_minus,
-    plus_minus_column,
-    render_into_readme,
-    to_markdown,
-)
+from socialcrm.experiments.common import log_summary, publish
+from socialcrm.reports.markdown import plus_minus, plus_minus_column, to_markdown
 
 FEATURE_SETS: dict[str, list[str]] = {
     **CHURN_FEATURE_SETS,
@@ -187,31 +182,6 @@ def run_experiment(
     return pd.concat(parts, ignore_index=True)
 
 
-def _log_to_mlflow(cfg: DictConfig, results: pd.DataFrame, summary: pd.DataFrame) -> str:
-    import mlflow
-
-    from socialcrm.tracking import log as tlog
-    from socialcrm.tracking import start_run
-
-    with start_run(
-        cfg.tracking, "clv-social-lift", run_name="clv-social-lift", tags=tlog.git_info()
-    ) as run:
-        mlflow.log_params(
-            {"seeds": sorted(results.seed.unique().tolist()), "model": str(results.model.iloc[0])}
-        )
-        for row in summary.itertuples():
-            key = row.features.replace("+", "_")
-            mlflow.log_metrics(
-                {
-                    f"{key}.normalized_gini": row.normalized_gini,
-                    f"{key}.top20_found": row.top20_found,
-                    f"{key}.oracle_gap": row.oracle_gap,
-                }
-            )
-        tlog.log_tables({"results": results, "summary": summary})
-        return run.info.run_id
-
-
 def main(
     overrides: Annotated[list[str] | None, typer.Argument(help="Hydra overrides")] = None,
     seeds: Annotated[int, typer.Option(help="seeds 1..N (world and model)")] = 5,
@@ -224,9 +194,6 @@ def main(
     overrides = list(overrides or [])
     results = run_experiment(list(range(1, seeds + 1)), overrides, console)
     summary = summarise(results)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out_dir / "results.csv") as tmp:
-        results.to_csv(tmp, index=False, float_format="%.6f")
     table = Table(title="CLV: normalized Gini by feature set (mean ± sd over seeds)")
     for col in ("features", "Gini", "top-20% found", "oracle Gini", "gain vs crm"):
         table.add_column(col)
@@ -239,20 +206,23 @@ def main(
             plus_minus(r.gain_vs_crm, r.gain_vs_crm_sd, signed=True),
         )
     console.print(table)
-    command = (
-        "python -m socialcrm.experiments.clv_lift"
-        + (f" --seeds {seeds}" if seeds != 5 else "")
-        + "".join(f" {o}" for o in overrides)
-    )
-    seed_list = ", ".join(map(str, sorted(results.seed.unique())))
-    text = markdown_table(summary) + (
-        f"\n\nModel `{results.model.iloc[0]}`, seeds {seed_list}; "
-        f"{int(results.n_test.mean()):,} customers at the test cutoff on average. "
-        f"Reproduce: `.venv/bin/{command}`"
-    )
-    if render_into_readme(out_dir / "README.md", text):
+    if publish(
+        out_dir,
+        results,
+        markdown_table(summary),
+        "socialcrm.experiments.clv_lift",
+        seeds,
+        overrides,
+    ):
         console.print(f"table written to {out_dir / 'README.md'}")
-    run_id = _log_to_mlflow(compose(overrides), results, summary)
+    run_id = log_summary(
+        compose(overrides).tracking,
+        "clv-social-lift",
+        results,
+        summary,
+        lambda row: row.features.replace("+", "_"),
+        ("normalized_gini", "top20_found", "oracle_gap"),
+    )
     console.print(f"MLflow run {run_id} (experiment socialcrm-clv-social-lift)")
 
 
