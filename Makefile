@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine with Python 3.11 and pip:
-#   make run    the main job on the default synthetic Social CRM data set (data to churn model)
+#   make run    the main job on the default synthetic Social CRM data set (data to CLV and churn models)
 #   make test   run the test suite
 # Both build .venv from uv.lock first (exact versions, nothing installed by hand).
 
@@ -21,7 +21,7 @@ export DO_NOT_TRACK := true
 .PHONY: help env run test lint format repro params ui bench clean
 
 help:
-	@echo "make run    - the main job: generate, validate, ingest, features, insight report, churn model"
+	@echo "make run    - the main job: generate, validate, ingest, features, insight report, CLV and churn models"
 	@echo "make test   - run the tests"
 	@echo "make lint   - ruff check and format check"
 	@echo "make repro  - reproduce the DVC pipeline (dvc.yaml) as an experiment: dvc exp run"

@@ -2,7 +2,7 @@
 (issue target: <= 5 minutes on 2 cores).
 
 Runs ``socialcrm run`` in a child process (generate, validate and ingest, features,
-insight report, churn training with SHAP, MLflow logging and registration), measures
+insight report, CLV then churn training with SHAP, MLflow logging and registration), measures
 wall time and the child's peak resident memory, and writes the figures to
 ``benchmarks/results/main_job.json``.
 
