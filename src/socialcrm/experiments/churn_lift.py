@@ -24,8 +24,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import typer
 from hydra.utils import instantiate
@@ -37,7 +35,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from socialcrm.config import compose
 from socialcrm.data.synthetic.truth import churn_probability
-from socialcrm.experiments.common import log_summary, publish
+from socialcrm.experiments.common import each_feature_set, log_summary, publish
 from socialcrm.reports.markdown import plus_minus, plus_minus_column, to_markdown
 
 FEATURE_SETS: dict[str, list[str]] = {
@@ -82,14 +80,10 @@ def evaluate_feature_sets(
         ``oracle_roc_auc``, ``oracle_pr_auc``, ``n_test``, ``churn_rate``.
     """
     rows = []
-    for name, groups in feature_sets.items():
-        result = task.fit_evaluate(frame, manifest, list(groups), model_cfg, seed)
-        for fig in result.figures.values():  # only the numbers are kept here
-            plt.close(fig)
+    for name, result, oracle in each_feature_set(
+        frame, manifest, truth, task, model_cfg, seed, feature_sets
+    ):
         scored = result.scored
-        oracle = truth.reindex(scored.customer_id).to_numpy()
-        if np.isnan(oracle).any():
-            raise ValueError("the truth has no churn probability for some test customers")
         rows.append(
             {
                 "features": name,

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import typer
@@ -39,7 +38,7 @@ from socialcrm.data.synthetic.truth import expected_future_spend
 from socialcrm.evaluation.value import normalized_gini, top_customers_found
 from socialcrm.experiments.churn_lift import FEATURE_SETS as CHURN_FEATURE_SETS
 from socialcrm.experiments.churn_lift import world_tables
-from socialcrm.experiments.common import log_summary, publish
+from socialcrm.experiments.common import each_feature_set, log_summary, publish
 from socialcrm.reports.markdown import plus_minus, plus_minus_column, to_markdown
 
 FEATURE_SETS: dict[str, list[str]] = {
@@ -84,15 +83,10 @@ def evaluate_feature_sets(
         ``n_test``.
     """
     rows = []
-    for name, groups in feature_sets.items():
-        result = task.fit_evaluate(frame, manifest, list(groups), model_cfg, seed)
-        for fig in result.figures.values():  # only the numbers are kept here
-            plt.close(fig)
-        scored = result.scored
-        oracle = truth.reindex(scored.customer_id).to_numpy()
-        if np.isnan(oracle).any():
-            raise ValueError("the truth has no expected spend for some test customers")
-        m = result.metrics
+    for name, result, oracle in each_feature_set(
+        frame, manifest, truth, task, model_cfg, seed, feature_sets
+    ):
+        scored, m = result.scored, result.metrics
         rows.append(
             {"features": name}
             | {k: m[k] for k in METRICS}

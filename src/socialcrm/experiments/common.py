@@ -1,12 +1,14 @@
-"""What the experiment runners share at their edge: the results file, the README
-table with its reproduce command, and one MLflow run with the summary."""
+"""What the experiment runners share: fitting a task on nested feature sets against
+an oracle, and at their edge the results file, the README table with its
+reproduce command, and one MLflow run with the summary."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from socialcrm.data.io import atomic_file
@@ -67,3 +69,32 @@ def log_summary(
             mlflow.log_metrics({f"{key(row)}.{m}": getattr(row, m) for m in metrics})
         tlog.log_tables({"results": results, "summary": summary})
         return run.info.run_id
+
+
+def each_feature_set(
+    frame: pd.DataFrame,
+    manifest: Sequence[Mapping[str, str]],
+    truth: pd.Series,
+    task: Any,
+    model_cfg: Mapping[str, Any],
+    seed: int,
+    feature_sets: Mapping[str, Sequence[str]],
+) -> Iterator[tuple[str, Any, np.ndarray]]:
+    """Fit and test ``task`` on each feature set of the same table.
+
+    Yields
+    ------
+    (name, result, oracle)
+        The set's name, its :class:`~socialcrm.tasks.base.TaskResult` (figures
+        closed: only numbers are kept) and ``truth`` aligned to its scored rows.
+    """
+    import matplotlib.pyplot as plt
+
+    for name, groups in feature_sets.items():
+        result = task.fit_evaluate(frame, manifest, list(groups), model_cfg, seed)
+        for fig in result.figures.values():
+            plt.close(fig)
+        oracle = truth.reindex(result.scored.customer_id).to_numpy()
+        if np.isnan(oracle).any():
+            raise ValueError(f"the truth ({truth.name}) lacks some test customers")
+        yield name, result, oracle
