@@ -88,29 +88,35 @@ def task_context(
     from the ingested data set when present) and, for ``task.value_model``, each
     customer's value scored by that registered model (``customer_value``)."""
     context: dict[str, pd.DataFrame] = {}
+    interim = cfg.data.get("interim_dir")
     for name in getattr(task, "context_tables", ()):
-        path = Path(cfg.data.get("interim_dir") or "") / f"{name}.parquet"
-        if cfg.data.get("interim_dir") and path.is_file():
-            context[name] = pd.read_parquet(path)
+        if interim and (Path(interim) / f"{name}.parquet").is_file():
+            context[name] = pd.read_parquet(Path(interim) / f"{name}.parquet")
     value_model = getattr(task, "value_model", None)
     if value_model:
-        values = registered_values(cfg.tracking, value_model, frame)
-        if values is None:
+        try:
+            context["customer_value"] = registered_values(cfg.tracking, value_model, frame)
+        except LookupError as err:
             if console is not None:
                 console.print(
-                    f"[yellow]no registered model {value_model}: a saved customer is worth "
+                    f"[yellow]{err}: a saved customer is worth "
                     f"task.saved_value={cfg.task.get('saved_value')}[/]"
                 )
-        else:
-            context["customer_value"] = values
     return context
 
 
-def registered_values(tracking, model_uri: str, frame: pd.DataFrame) -> pd.DataFrame | None:
+def registered_values(tracking, model_uri: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Score the test rows (all rows without a split) with ``models:/<model_uri>``.
 
-    Returns ``customer_id, cutoff, value`` with ``attrs["model_version"]``, or
-    None when the model is not registered or cannot score these columns.
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id, cutoff, value`` with ``attrs["model_version"]``.
+
+    Raises
+    ------
+    LookupError
+        If the model is not registered, or cannot score this feature table.
     """
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -121,11 +127,17 @@ def registered_values(tracking, model_uri: str, frame: pd.DataFrame) -> pd.DataF
     name, _, alias = model_uri.partition("@")
     try:
         version = mlflow.MlflowClient().get_model_version_by_alias(name, alias).version
-        model = mlflow.pyfunc.load_model(f"models:/{model_uri}")
-        rows = frame[frame["split"] == "test"] if "split" in frame.columns else frame
-        scores = model.predict(rows, params={"top_reasons": 0})
-    except (MlflowException, ValueError, KeyError):
-        return None
+    except MlflowException:
+        raise LookupError(f"no registered model {model_uri}") from None
+    rows = frame[frame["split"] == "test"] if "split" in frame.columns else frame
+    try:
+        scores = mlflow.pyfunc.load_model(f"models:/{model_uri}").predict(
+            rows, params={"top_reasons": 0}
+        )
+    except (MlflowException, ValueError, KeyError) as err:
+        raise LookupError(
+            f"{model_uri} (v{version}) cannot score this feature table: {err}"
+        ) from err
     keys = [c for c in ("customer_id", "cutoff") if c in rows.columns]
     out = rows[keys].reset_index(drop=True).assign(value=scores.iloc[:, 0].to_numpy(float))
     out.attrs["model_version"] = f"{name}/{version}"

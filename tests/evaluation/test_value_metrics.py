@@ -106,3 +106,24 @@ def test_value_metrics_reject_bad_input():
         value_metrics(np.ones(3), np.ones(2))
     with pytest.raises(ValueError, match="no customers"):
         value_metrics(np.array([]), np.array([]))
+
+
+def test_gain_curve_runs_from_zero_to_one_and_its_area_gives_the_gini():
+    from socialcrm.evaluation.value import gain_curve
+
+    rng = np.random.default_rng(11)
+    y = rng.gamma(0.5, 100.0, 500) * (rng.random(500) < 0.6)
+    p = y + rng.normal(0, 60, 500)
+    curve = gain_curve(y, p)
+    assert curve.share_customers.iloc[0] == 0 and curve.share_value.iloc[0] == 0
+    assert curve.share_customers.iloc[-1] == 1 and curve.share_value.iloc[-1] == pytest.approx(1)
+    assert (np.diff(curve.share_value) >= -1e-12).all()  # spend is never negative here
+
+    def gini(c):  # the Kaggle Gini from the curve: mean cumulative share minus the diagonal's
+        n = len(c) - 1
+        return c.share_value.iloc[1:].mean() - (n + 1) / (2 * n)
+
+    assert gini(curve) / gini(gain_curve(y, y)) == pytest.approx(normalized_gini(y, p))
+    thin = gain_curve(y, p, points=10)
+    assert len(thin) == 11
+    np.testing.assert_allclose(thin.share_value, curve.share_value.iloc[::50].to_numpy())

@@ -113,3 +113,10 @@ def test_group_columns_in_the_feature_table(small_tables):
     # and it ranks the future spend well above chance
     rho = bought.btyd_clv.rank().corr(bought.label_future_spend.rank())
     assert rho > 0.4
+
+
+def test_no_purchases_before_any_cutoff_gives_an_empty_typed_table():
+    empty = pd.DataFrame(columns=["customer_id", "cutoff", "frequency", "recency", "T"])
+    out = btyd_outputs(empty.assign(monetary_value=[]), 90, 6, fit=lambda rows: 1 / 0)
+    assert out.empty and list(out.columns) == ["customer_id", "cutoff", *COLUMNS]
+    assert out["cutoff"].dtype == "datetime64[us]" and out["btyd_clv"].dtype == float

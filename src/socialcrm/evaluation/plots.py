@@ -113,15 +113,13 @@ def deciles(tables: dict[str, pd.DataFrame], ax=None) -> plt.Axes:
 def gain(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
     """Cumulative share of actual value by share of customers, ranked by each score
     (the Lorenz / gain curve), with the perfect ranking and a random one."""
+    from socialcrm.evaluation.value import gain_curve
+
     ax = _ax(ax)
-    y = np.asarray(y, dtype=float)
-    n = len(y)
-    share = np.arange(n + 1) / n
-    total = y.sum()
-    curves = {"perfect": (share, np.r_[0.0, np.cumsum(np.sort(y)[::-1])] / total)}
-    for name, s in scores.items():
-        order = np.argsort(-np.asarray(s, dtype=float), kind="stable")
-        curves[name] = (share, np.r_[0.0, np.cumsum(y[order])] / total)
+    curves = {}
+    for name, s in {"perfect": y, **scores}.items():
+        g = gain_curve(y, s)
+        curves[name] = (g.share_customers, g.share_value)
     ax.plot([0, 1], [0, 1], linestyle=":", color="gray", label="random")
     return _curves(
         ax, curves, "share of customers (highest predicted first)", "share of actual value", "Gain"

@@ -72,6 +72,24 @@ def top_customers_found(y_true, y_pred, frac: float = 0.2) -> float:
     return len(true_top & pred_top) / k
 
 
+def gain_curve(y_true, y_pred, points: int | None = None) -> pd.DataFrame:
+    """Cumulative share of actual value by share of customers, highest predicted first
+    (the Lorenz / gain curve); ``points`` evenly spaced shares, or every customer.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``share_customers`` and ``share_value``, both from 0 to 1.
+    """
+    y, p = _arrays(y_true, y_pred)
+    n = len(y)
+    order = np.argsort(-p, kind="stable")
+    cum = np.r_[0.0, np.cumsum(y[order])] / (y.sum() or 1.0)
+    idx = np.arange(n + 1) if points is None else np.unique(np.linspace(0, n, points + 1).round())
+    idx = idx.astype(int)
+    return pd.DataFrame({"share_customers": idx / n, "share_value": cum[idx]})
+
+
 def decile_table(y_true, y_pred, bins: int = 10) -> pd.DataFrame:
     """Mean predicted and mean actual value per decile of the prediction (1 = highest)."""
     y, p = _arrays(y_true, y_pred)

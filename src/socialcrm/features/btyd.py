@@ -109,7 +109,10 @@ def btyd_outputs(
     if not parts:
         empty = {c: pd.Series([], dtype=float) for c in COLUMNS}
         return pd.DataFrame(
-            {"customer_id": pd.Series([], dtype=str), "cutoff": pd.Series([], "datetime64[us]")}
+            {
+                "customer_id": pd.Series([], dtype=str),
+                "cutoff": pd.Series([], dtype="datetime64[us]"),
+            }
             | empty
         )
     out = pd.concat(parts, ignore_index=True)

@@ -108,7 +108,6 @@ class ChurnTask:
         self.saved_value = saved_value
         self.save_rate = save_rate
         self.value_model = value_model
-        self._values: pd.DataFrame | None = None
         self.explain = explain
         self.explain_max_rows = explain_max_rows
         self.top_reasons = top_reasons
@@ -130,17 +129,19 @@ class ChurnTask:
         is the value of saving each customer in the campaign view.
         """
         data = task_data(frame, manifest, groups, self.target)
-        self._values = (context or {}).get("customer_value")
+        values = (context or {}).get("customer_value")
         if self.evaluation == "time":
-            return self._by_time(data, model_cfg, seed)
-        return self._by_cv(data, model_cfg, seed)
+            return self._by_time(data, model_cfg, seed, values)
+        return self._by_cv(data, model_cfg, seed, values)
 
-    def _saved_values(self, scored: pd.DataFrame) -> tuple[np.ndarray | float, str]:
+    def _saved_values(
+        self, scored: pd.DataFrame, values: pd.DataFrame | None
+    ) -> tuple[np.ndarray | float, str]:
         """Per-customer value of a save (CLV where known) and where it came from."""
-        if self._values is None or self._values.empty:
+        if values is None or values.empty:
             return self.saved_value, "constant"
-        keys = [c for c in ("customer_id", "cutoff") if c in scored and c in self._values]
-        v = scored[keys].merge(self._values[[*keys, "value"]], on=keys, how="left")["value"]
+        keys = [c for c in ("customer_id", "cutoff") if c in scored and c in values]
+        v = scored[keys].merge(values[[*keys, "value"]], on=keys, how="left")["value"]
         known = v.notna().to_numpy()
         if not known.any():
             return self.saved_value, "constant"
@@ -157,7 +158,7 @@ class ChurnTask:
         m["threshold_days"] = float(rule.threshold_days_)
         return m
 
-    def _by_time(self, data: TaskData, model_cfg, seed: int) -> TaskResult:
+    def _by_time(self, data: TaskData, model_cfg, seed: int, values) -> TaskResult:
         train, valid, test = data.part("train"), data.part("valid"), data.part("test")
         for name, part in (("train", train), ("valid", valid), ("test", test)):
             if part.empty or part[self.target].nunique() < 2:
@@ -176,9 +177,9 @@ class ChurnTask:
         rule = self._baseline(data.X(valid), y_valid)
         base = self._baseline_metrics(rule, data.X(test), y_test)
         scored = test[["customer_id", "cutoff"]].assign(label=y_test, probability=p_test)
-        return self._result(data, model, metrics, base, scored, rule, test)
+        return self._result(data, model, metrics, base, scored, rule, test, values)
 
-    def _by_cv(self, data: TaskData, model_cfg, seed: int) -> TaskResult:
+    def _by_cv(self, data: TaskData, model_cfg, seed: int, values) -> TaskResult:
         rows = data.frame
         y = data.y(rows).astype(int)
         per_fold, per_fold_base = [], []
@@ -198,7 +199,7 @@ class ChurnTask:
         final = fit_calibrated(data, rows, None, model_cfg, self.calibration, seed)
         keys = [c for c in ("customer_id", "cutoff") if c in rows.columns]
         scored = rows[keys].assign(label=y, probability=oof)
-        result = self._result(data, final, metrics, base, scored, None, rows)
+        result = self._result(data, final, metrics, base, scored, None, rows, values)
         result.tables["cv_folds"] = folds.assign(fold=np.arange(1, len(folds) + 1))
         return result
 
@@ -212,10 +213,11 @@ class ChurnTask:
         scored: pd.DataFrame,
         rule: RecencyRule | None,
         explain_rows: pd.DataFrame,
+        values: pd.DataFrame | None = None,
     ) -> TaskResult:
         y, p = scored["label"].to_numpy(), scored["probability"].to_numpy()
         g = grade(metrics[GRADE_METRIC], base[GRADE_METRIC], self.grade_margin) if base else "n/a"
-        value, value_source = self._saved_values(scored)
+        value, value_source = self._saved_values(scored, values)
         curve = profit_curve(p, value, self.contact_cost, self.save_rate, y)
         cut = best_cut(curve)
         metrics = {

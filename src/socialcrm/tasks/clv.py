@@ -26,7 +26,7 @@ import pandas as pd
 
 from socialcrm.data.privacy import hash_identifiers
 from socialcrm.evaluation import plots as eval_plots
-from socialcrm.evaluation.value import decile_table, value_grade, value_metrics
+from socialcrm.evaluation.value import decile_table, gain_curve, value_grade, value_metrics
 from socialcrm.explain.shap_values import explainable
 from socialcrm.models.calibration import ScoringModel
 from socialcrm.models.factory import build_pipeline
@@ -121,7 +121,8 @@ class ClvTask:
                 "task=clv evaluates by time: the feature table needs a split column "
                 "(train / valid / test cutoffs)"
             )
-        frame = frame.assign(**{BASELINE: self.baseline_prediction(frame)})
+        retention = self.retention_rate(frame)
+        frame = frame.assign(**{BASELINE: self.baseline_prediction(frame, retention)})
         reference = self.reference_column if self.reference_column in frame.columns else None
         extra = [BASELINE, *([reference] if reference else [])]
         data = task_data(frame, manifest, groups, self.target, extra=extra)
@@ -159,7 +160,7 @@ class ClvTask:
             model=model,
             scored=scored.reset_index(drop=True),
             references=references,
-            info={"n_features": len(data.features), "retention_rate": self._retention},
+            info={"n_features": len(data.features), "retention_rate": retention},
         )
         self._report(result, y_test, scores)
         if context and context.get("referrals") is not None:
@@ -172,24 +173,27 @@ class ClvTask:
             result.figures |= figures
         return result
 
-    def baseline_prediction(self, frame: pd.DataFrame) -> np.ndarray:
-        """The commercial baseline for every row (retention from the training cutoffs)."""
+    def retention_rate(self, frame: pd.DataFrame) -> float:
+        """Share of customers still active after a horizon, from the training cutoffs:
+        ``1 - churn rate``, or without a churn label the share who bought in the horizon."""
+        churn = self.baseline["churn_column"]
+        train = frame[frame["split"] == "train"]
+        if churn in frame.columns and train[churn].notna().any():
+            return float(1.0 - train[churn].astype(float).mean())
+        return float((train[self.target] > 0).mean())
+
+    def baseline_prediction(self, frame: pd.DataFrame, retention: float) -> np.ndarray:
+        """The commercial baseline for every row of the feature table."""
         b = self.baseline
         missing = [c for c in (b["monetary_column"], b["tenure_column"]) if c not in frame.columns]
         if missing:
             raise ValueError(f"the commercial CLV baseline needs columns {missing} (the crm group)")
-        churn = b["churn_column"]
-        train = frame[frame["split"] == "train"]
-        if churn in frame.columns and train[churn].notna().any():
-            self._retention = float(1.0 - train[churn].astype(float).mean())
-        else:  # no churn label: the share of training rows that bought in the horizon
-            self._retention = float((train[self.target] > 0).mean())
         return commercial_clv(
             frame[b["monetary_column"]],
             frame[b["tenure_column"]],
             int(b["window_days"]),
             self.horizon_days,
-            self._retention,
+            retention,
         )
 
     # -- reporting ------------------------------------------------------------------
@@ -202,7 +206,7 @@ class ClvTask:
             "deciles": deciles["model"],
             "deciles_baseline": deciles["commercial baseline"],
             "comparison": comparison,
-            "gain": _gain_table(y, scores["model"]),
+            "gain": gain_curve(y, scores["model"], points=100),
         }
         if "BTYD" in deciles:
             result.tables["deciles_btyd"] = deciles["BTYD"]
@@ -235,12 +239,3 @@ class ClvTask:
         top.insert(0, "customer_hash", hash_identifiers(top["customer_id"], "handle", self.salt))
         result.tables["referral_top"] = top.drop(columns="customer_id")
         result.info["referral_values"] = values
-
-
-def _gain_table(y: np.ndarray, p: np.ndarray, points: int = 100) -> pd.DataFrame:
-    """The gain curve at ``points`` shares of customers (for DVC plots)."""
-    order = np.argsort(-p, kind="stable")
-    cum = np.r_[0.0, np.cumsum(y[order])] / (y.sum() or 1.0)
-    n = len(y)
-    idx = np.unique(np.linspace(0, n, points + 1).round().astype(int))
-    return pd.DataFrame({"share_customers": idx / n, "share_value": cum[idx]})
