@@ -13,6 +13,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from socialcrm.redact import redact, secret_values
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -29,13 +31,15 @@ def time_child(
 
 
 def save_result(name: str, result: dict) -> Path:
-    """Add machine facts and write ``benchmarks/results/<name>.json``."""
+    """Add machine facts and write ``benchmarks/results/<name>.json`` (secrets that a
+    command line or an environment variable carried are redacted)."""
     result = {
         **result,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    result = redact(result, values=secret_values({}))
     out = ROOT / "benchmarks" / "results" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

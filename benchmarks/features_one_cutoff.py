@@ -24,7 +24,10 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _child import ROOT, save_result
+
+from socialcrm.redact import redact_override
+
 TARGETS = {"synthetic": (30.0, None), "synthetic_large": (600.0, 12.0)}
 
 
@@ -138,15 +141,13 @@ def main(argv: list[str]) -> int:
     name = result["data"]
     max_s, max_gb = TARGETS.get(name, (None, None))
     result.update(
-        command=" ".join(["benchmarks/features_one_cutoff.py", *overrides]),
+        command=" ".join(
+            ["benchmarks/features_one_cutoff.py", *(redact_override(o) for o in overrides)]
+        ),
         target_seconds=max_s,
         target_peak_gb=max_gb,
-        cpus=os.cpu_count(),
-        measured_at=time.strftime("%Y-%m-%d %H:%M:%S"),
     )
-    out = ROOT / "benchmarks" / "results" / f"features_{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save_result(f"features_{name}", result)
 
     console = Console()
     table = Table(

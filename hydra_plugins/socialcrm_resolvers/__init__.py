@@ -13,6 +13,9 @@ with :func:`socialcrm.config.load_params`, where socialcrm's own resolver
 (registered by ``socialcrm.config``, which replaces this one) fills in the
 checkout's root. Only processes that have not imported ``socialcrm.config``
 keep the placeholder.
+
+``${secret:NAME,default}`` (the salt) is kept as a reference in the same way, so
+params.yaml and dvc.lock never hold the value of ``$SOCIALCRM_SALT``.
 """
 
 from __future__ import annotations
@@ -23,3 +26,14 @@ PLACEHOLDER = "${project_root:}"
 
 if not OmegaConf.has_resolver("project_root"):
     OmegaConf.register_new_resolver("project_root", lambda: PLACEHOLDER)
+
+
+def _secret_reference(name: str, default: object = None) -> str:
+    """``${secret:NAME,default}`` resolves to itself: the secret's value (an environment
+    variable) never reaches params.yaml or dvc.lock."""
+    default_text = "null" if default is None else str(default)
+    return "${secret:" + f"{name},{default_text}" + "}"
+
+
+if not OmegaConf.has_resolver("secret"):
+    OmegaConf.register_new_resolver("secret", _secret_reference)

@@ -7,15 +7,26 @@ Importing this module registers the ``${project_root:}`` resolver that
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from socialcrm.paths import config_dir, project_root
+from socialcrm.redact import (
+    config_secrets,
+    install_log_redaction,
+    is_secret_key,
+    redact,
+    redact_override,
+)
 
 # Top-level keys every composed socialcrm config has (conf/config.yaml's defaults).
 COMPOSED_KEYS = (
@@ -34,6 +45,18 @@ COMPOSED_KEYS = (
 # replace=True: wins over the placeholder that hydra_plugins/socialcrm_resolvers registers
 # for DVC's composition of params.yaml (a process may import that one first).
 OmegaConf.register_new_resolver("project_root", lambda: str(project_root()), replace=True)
+
+
+def _secret(name: str, default: str | None = None) -> str | None:
+    """``${secret:ENV_VAR,default}``: a secret from the environment (like ``oc.env``).
+
+    A separate resolver name lets DVC's composition keep the reference instead of
+    the value (hydra_plugins/socialcrm_resolvers), so params.yaml never holds a secret.
+    """
+    return os.environ.get(name, default)
+
+
+OmegaConf.register_new_resolver("secret", _secret, replace=True)
 
 
 def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
@@ -90,9 +113,33 @@ def load_params(path: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
             f"{path} is not a composed socialcrm config (missing top-level keys: "
             f"{', '.join(missing)}); write it with `dvc exp run`, which composes conf/"
         )
+    literal = _literal_secrets(cfg)
+    if literal:
+        raise ValueError(
+            f"{path} holds a secret in clear ({', '.join(literal)}): a file DVC tracks must "
+            "not; set it in the environment ($SOCIALCRM_SALT) and refer to it as "
+            "${secret:SOCIALCRM_SALT}, or pass it on the command line"
+        )
     if overrides:
         cfg = _apply_dotlist(cfg, overrides, path)
     return cfg
+
+
+def _literal_secrets(cfg: DictConfig) -> list[str]:
+    """Dotted keys of secret-named entries that hold a literal value, not a reference."""
+    extra = tuple(str(k) for k in (cfg.get("secret_keys") or ()))
+    found: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(value, path + ".")
+            elif is_secret_key(path, extra) and value is not None and "${" not in str(value):
+                found.append(path)
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return found
 
 
 def _apply_dotlist(cfg: DictConfig, overrides: Sequence[str], path: Path) -> DictConfig:
@@ -137,3 +184,72 @@ def with_task(cfg: DictConfig, name: str) -> DictConfig:
     out = cfg.copy()
     out.task = OmegaConf.load(path)
     return out
+
+
+class RedactedHydraOutput(Callback):
+    """Hydra callback: write the run folder's ``.hydra/`` files with secrets redacted.
+
+    ``conf/config.yaml`` sets ``hydra.output_subdir: null`` so Hydra itself writes no
+    config copy; this callback writes ``config.yaml``, ``hydra.yaml`` and
+    ``overrides.yaml`` instead (an override ``data.salt=...`` becomes
+    ``data.salt=<redacted>``), redacts the sweep's ``multirun.yaml``, which Hydra writes
+    before any callback can see it, and scrubs secrets from the job's log file.
+    """
+
+    subdir = ".hydra"
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        task_cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+        extra, values = config_secrets(task_cfg)
+        install_log_redaction(values)
+        install_log_redaction(values, logging.getLogger("mlflow"))
+        out = Path(config.hydra.runtime.output_dir) / self.subdir
+        out.mkdir(parents=True, exist_ok=True)
+        hydra_node = OmegaConf.to_container(config.hydra, resolve=False)
+        overrides = [str(o) for o in config.hydra.overrides.task]
+        files = {
+            "config.yaml": redact(OmegaConf.to_container(task_cfg, resolve=False), extra, values),
+            "hydra.yaml": {"hydra": _redacted_hydra(hydra_node, extra, values)},
+            "overrides.yaml": [redact_override(o, extra, values) for o in overrides],
+        }
+        for name, content in files.items():
+            _write_yaml(out / name, content)
+        if str(config.hydra.mode) == "RunMode.MULTIRUN":
+            self._redact_multirun(Path(config.hydra.sweep.dir), extra, values)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        task_cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+        extra, values = config_secrets(task_cfg)
+        self._redact_multirun(Path(config.hydra.sweep.dir), extra, values)
+
+    @staticmethod
+    def _redact_multirun(sweep_dir: Path, extra: tuple[str, ...], values: set[str]) -> None:
+        path = sweep_dir / "multirun.yaml"
+        if not path.is_file():
+            return
+        node = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        assert isinstance(node, dict)
+        if "hydra" in node:
+            node["hydra"] = _redacted_hydra(node["hydra"], extra, values)
+        _write_yaml(path, redact(node, extra, values))
+
+
+def _redacted_hydra(node: dict, extra: tuple[str, ...], values: set[str]) -> dict:
+    """Hydra's own node: its override lists and ``job.override_dirname`` quote overrides."""
+    node = redact(node, extra, values)
+    for key in ("task", "hydra"):
+        items = (node.get("overrides") or {}).get(key)
+        if items:
+            node["overrides"][key] = [redact_override(str(o), extra, values) for o in items]
+    job = node.get("job") or {}
+    if job.get("override_dirname"):
+        job["override_dirname"] = ",".join(
+            redact_override(o, extra, values) for o in str(job["override_dirname"]).split(",")
+        )
+    return node
+
+
+def _write_yaml(path: Path, content: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(content)), encoding="utf-8")
+    tmp.replace(path)

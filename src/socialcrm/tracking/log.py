@@ -25,6 +25,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from socialcrm.paths import project_root
+from socialcrm.redact import redacted_container
 
 MAX_PARAM = 500  # characters; longer values are cut (the full config is an artifact)
 
@@ -74,13 +75,13 @@ def file_sha256(path: str | Path) -> str:
 
 
 def log_config(cfg: DictConfig) -> None:
-    """The composed config as ``config.yaml`` and as flattened params."""
-    container = OmegaConf.to_container(cfg, resolve=True)
+    """The composed config as ``config.yaml`` and as flattened params, secrets redacted."""
+    container = redacted_container(cfg)
     params = flatten({k: v for k, v in container.items() if k != "paths"})
     items = list(params.items())
     for i in range(0, len(items), 100):
         mlflow.log_params(dict(items[i : i + 100]))
-    mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    mlflow.log_text(OmegaConf.to_yaml(OmegaConf.create(container)), "config.yaml")
 
 
 def log_dataset(frame: pd.DataFrame, source: str | Path, name: str, target: str) -> str:
@@ -89,13 +90,29 @@ def log_dataset(frame: pd.DataFrame, source: str | Path, name: str, target: str)
     mlflow.set_tags({"data.features_sha256": digest, "data.features_path": str(source)})
     dataset = mlflow.data.from_pandas(
         frame.drop(columns=[c for c in ("customer_id",) if c in frame.columns]),
-        source=str(source),
+        source=_local_source(source),
         name=name,
         targets=target,
         digest=digest[:16],
     )
     mlflow.log_input(dataset, context="training")
     return digest
+
+
+def _local_source(path: str | Path) -> Any:
+    """A local-file dataset source for ``path``.
+
+    MLflow registers its local-file source twice (for the schemes ``""`` and
+    ``file``), so resolving a path given as text warns that it "can be interpreted
+    in multiple ways" at every run; both are the same kind of source, so one is
+    taken here.
+    """
+    from mlflow.data.dataset_source_registry import get_registered_sources
+
+    for cls in reversed(get_registered_sources()):
+        if cls._get_source_type() == "local" and cls._can_resolve(str(path)):
+            return cls.from_dict({"uri": str(path)})
+    return str(path)
 
 
 def log_metrics(metrics: Mapping[str, float], prefix: str = "") -> None:
