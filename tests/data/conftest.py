@@ -236,6 +236,34 @@ def ingest_fails(source: load.DataSource, match: str) -> load.ValidationReport:
     return info.value.report
 
 
+#: The stems of the own.yaml export files, for reading the export as Parquet.
+EXPORT_STEMS = {
+    "customers": "customers",
+    "transactions": "orders",
+    "support_tickets": "tickets",
+    "offers": "offers",
+    "offer_log": "campaign_log",
+    "social_accounts": "social_profiles",
+    "posts": "social_posts",
+}
+
+
+def parquet_overrides() -> list[str]:
+    """Overrides that point own.yaml at the Parquet variant of the example export."""
+    return [f"data.tables.{t}.file={stem}.parquet" for t, stem in EXPORT_STEMS.items()]
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """Relative path -> SHA-256 of every file under ``folder`` (hidden ones too)."""
+    import hashlib
+
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
 def edit_csv(path: Path, old: str, new: str) -> None:
     """Replace ``old`` (which must occur once) in a CSV file."""
     text = path.read_text(encoding="utf-8")

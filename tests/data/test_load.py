@@ -78,11 +78,29 @@ def test_wrong_type(own_source, tables):
     assert report.rules() == ["wrong_type"]
 
 
-def test_unreadable_file(own_source, tables):
+def test_malformed_row_named_by_data_row(own_source, tables):
     source, files = own_source(tables)
     edit_csv(files["transactions"], ",20.0,", ",12,50,")  # an unquoted decimal comma: 9 fields
-    report = ingest_fails(source, r"orders\.csv: cannot be read as text: .*line 3")
-    assert report.rules() == ["unreadable_file"]
+    edit_csv(files["transactions"], ",12.0,", ",12,0,")
+    report = ingest_fails(source, r"orders\.csv: 2 rows with more fields than the header \(8\)")
+    [v] = report.violations
+    assert v.rule == "malformed_row" and v.count == 2
+    # The parser counts the header as line 1; the report counts data rows.
+    assert v.examples == [(2, "9 fields"), (5, "9 fields")]
+
+
+def test_malformed_row_after_multiline_value(own_source, tables):
+    source, files = own_source(tables)
+    edit_csv(files["posts"], "P3,A2,x,", "P3,A2,x,x,")  # P2's text spans two lines
+    [v] = ingest_fails(source, r"social_posts\.csv: 1 row with more fields").violations
+    assert v.examples == [(3, "9 fields")]
+
+
+def test_unreadable_file(own_source, tables):
+    source, files = own_source(tables)
+    files["offers"].write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    report = ingest_fails(source, r"offers\.csv: is not a text file \(binary content\)")
+    assert report.rules() == ["unreadable_file"]  # and no foreign_key noise about offers
 
 
 def test_wrong_type_number(own_source, tables):
@@ -488,3 +506,107 @@ def test_cdnow_real_file(root):
     assert tx["timestamp"].max() == pd.Timestamp("1998-06-30")
     assert tx["customer_id"].str.len().eq(5).all()
     assert np.isclose(tx["amount"].iloc[0], 11.77)
+
+
+# ----------------------------------------------------------------------------------------
+# Values caught at the door; reading details
+# ----------------------------------------------------------------------------------------
+
+
+def coerce(values: list, table: str, column: str) -> tuple[pd.Series, list]:
+    col = TABLES[table].column(column)
+    return load.coerce_column(pd.Series(values), col, table=table, file="f.csv")
+
+
+def test_non_finite_and_huge_numbers_become_null_and_are_named():
+    out, found = coerce(["1.5", "inf", "-Infinity", "1e400", "1e17", "", "9e15"], "transactions",
+                        "amount")  # fmt: skip
+    assert [v.rule for v in found] == ["non_finite", "out_of_range"]
+    assert found[0].examples == [(2, "'inf'"), (3, "'-Infinity'"), (4, "'1e400'")]
+    assert found[1].examples == [(5, "'1e17'")]
+    assert out.isna().tolist() == [False, True, True, True, True, True, False]
+
+
+def test_integers_beyond_int64_are_out_of_range():
+    out, found = coerce(["3", "1e20", "inf"], "transactions", "quantity")
+    assert [v.rule for v in found] == ["non_finite", "out_of_range"]
+    assert out.tolist()[0] == 3 and out.isna().tolist() == [False, True, True]
+    big = pd.Series([2**64 - 1, 7], dtype="uint64")
+    out, found = load.coerce_column(
+        big, TABLES["transactions"].column("quantity"), table="transactions", file="f.parquet"
+    )
+    assert [v.rule for v in found] == ["out_of_range"] and out.tolist()[1] == 7
+
+
+@pytest.mark.parametrize(
+    ("values", "flagged"),
+    [
+        (["2024-01-01 10:00", "2024-01-01T10:00+02:00", "2024-01-02"], [2]),
+        (["2024-01-01T10:00Z", "2024-01-01T11:00Z", "2024-01-01 12:00"], [3]),
+        (["2024-01-01T10:00+02:00", "2024-01-01T10:00:00.5-0130"], []),
+        (["2024-01-01", "2024-05-31", "2024-12-01 00:00"], []),  # dates have no offset
+    ],
+)
+def test_mixed_timezones(values, flagged):
+    _, found = coerce(values, "transactions", "timestamp")
+    mixed = [v for v in found if v.rule == "mixed_timezones"]
+    assert [r for v in mixed for r, _ in v.examples] == flagged
+    assert not [v for v in found if v.rule == "wrong_type"]
+
+
+def test_control_characters_in_raw_identifiers(own_source, tables):
+    source, files = own_source(tables)
+    edit_csv(files["social_accounts"], "@user_A2", "@user\x00_A2")
+    report = ingest_fails(source, r"social_profiles\.csv: column 'handle_hash' \(your column")
+    [v] = report.find("control_character")
+    assert v.examples == [(2, "<value not shown>")] and "user" not in str(report)
+
+
+@pytest.mark.parametrize(
+    ("options", "before"),
+    [
+        ({}, 1),
+        ({"header": None}, 0),
+        ({"names": ["a", "b"]}, 0),
+        ({"header": 2}, 3),
+        ({"skiprows": 4}, 5),
+        ({"skiprows": [0, 3]}, None),
+    ],
+)
+def test_records_before_data(options, before):
+    assert load._records_before_data(options) == before
+
+
+def test_tab_separator_written_as_escape():
+    tf = load.TableFile.from_config("transactions", {"file": "x.tsv", "read": {"sep": "\\t"}})
+    assert tf.read["sep"] == "\t"
+
+
+def test_plausibility_from_data_config(tmp_path, root):
+    node = "data.plausibility={transactions: {amount: {max: 100, severity: error}}}"
+    source = own_config(tmp_path, root, [node])
+    assert source.plausibility["transactions"]["amount"].severity == "error"
+    assert own_config(tmp_path, root).plausibility == {}
+    with pytest.raises(ValueError, match=r"data\.plausibility\.transactions\.category"):
+        own_config(tmp_path, root, ["data.plausibility={transactions: {category: {max: 1}}}"])
+
+
+def test_warnings_do_not_stop_ingest(own_source, tables):
+    node = "data.plausibility={transactions: {amount: {max: 50}}}"
+    source, _ = own_source(tables, [node])
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    rows = load.ingest(source, console=console)
+    assert rows["transactions"] == 6
+    out = console.export_text()
+    assert "implausible_value" in out and "row 4: 99.99" in out and "OK" in out
+
+
+def test_repeated_header_of_an_unused_column_is_ignored(own_source, tables):
+    source, files = own_source(tables)
+    df = pd.read_csv(files["transactions"], dtype=str, keep_default_na=False)
+    df["Note"], df["Note2"] = "a", "b"
+    df.to_csv(files["transactions"], index=False)
+    edit_csv(files["transactions"], ",Note2\n", ",Note\n")
+    assert load.validate_source(source).ok  # unmapped columns are never read

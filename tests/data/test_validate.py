@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
@@ -9,9 +10,12 @@ from rich.console import Console
 from socialcrm.data.schemas import PLATFORMS, TABLES, pandera_schema
 from socialcrm.data.validate import (
     DataContractError,
+    PlausibleRange,
     ValidationReport,
     Violation,
+    find_control_characters,
     find_invalid_utf8,
+    plausibility_from_config,
     validate_tables,
 )
 
@@ -172,3 +176,89 @@ def test_render_prints_table(tables):
     console = Console(record=True, width=200)
     ValidationReport(tables={"customers": 4}).render(console)
     assert "OK" in console.export_text()
+
+
+# ----------------------------------------------------------------------------------------
+# Values that would break a later stage; severities
+# ----------------------------------------------------------------------------------------
+
+
+def test_numbers_must_be_finite_and_storable(tables):
+    tx = tables["transactions"]
+    tx.loc[0, "amount"] = np.inf
+    tx.loc[1, "amount"] = 1e17
+    tx.loc[3, "amount"] = -np.inf  # not a return: reported once, as non_finite
+    tables["support_tickets"].loc[0, "resolution_hours"] = 1e14
+    report = check(tables)
+    assert sorted(report.rules()) == ["non_finite", "out_of_range", "out_of_range"]
+    [inf] = report.find("non_finite")
+    assert inf.column == "amount" and inf.examples == [(1, "inf"), (4, "-inf")]
+    [big] = report.find("out_of_range", "transactions")
+    assert "below 1e16" in big.message and "DECIMAL(18, 2)" in big.message
+    assert "below 1e14" in report.find("out_of_range", "support_tickets")[0].message
+
+
+def test_control_characters_are_rejected(tables):
+    tables["customers"].loc[1, "region"] = "so\x00uth"
+    tables["posts"].loc[0, "text"] = "secret\x1b[31m text"
+    tables["transactions"].loc[0, "category"] = "tab\tand\nnewline\rare fine"
+    report = check(tables)
+    assert report.rules() == ["control_character", "control_character"]
+    region, text = report.violations
+    assert region.examples == [(2, "'so\\x00uth'")] and "rejected, not stripped" in region.message
+    assert text.examples == [(1, "<value not shown>")] and "secret" not in str(report)
+
+
+def test_find_control_characters():
+    values = pd.Series(["ok", "a\x00b", None, "\x7f", "tab\there", "\x1f"], dtype="str")
+    assert find_control_characters(values).tolist() == [False, True, False, True, False, True]
+    assert not find_control_characters(pd.Series([1.0, 2.0])).any()
+
+
+def test_warnings_do_not_fail_the_report():
+    warning = Violation("t", "f.csv", "amount", "implausible_value", "f.csv: big", 1,
+                        [(3, "9999.0")], severity="warning")  # fmt: skip
+    report = ValidationReport([warning], tables={"t": 5})
+    assert report.ok and report.warnings == [warning] and not report.errors
+    report.raise_if_failed()
+    console = Console(record=True, width=200)
+    report.render(console)
+    out = console.export_text()
+    assert "1 warning(s)" in out and "- warning: f.csv: big" in out
+    assert "OK" in out and "FAILED" not in out and "row N = the Nth data row" in out
+    assert "warning: f.csv: big" in str(report)
+    error = Violation("t", "f.csv", "id", "duplicate_key", "f.csv: dup", 2, [(1, "'a'")])
+    failed = ValidationReport([error, warning])
+    assert not failed.ok and failed.errors == [error]
+    with pytest.raises(DataContractError, match=r"\(1 violation\)"):
+        failed.raise_if_failed()
+    with pytest.raises(ValueError, match="severity"):
+        Violation("t", "f.csv", None, "r", "m", severity="fatal")
+
+
+def test_plausibility_bounds_report_with_their_severity(tables):
+    ranges = {"amount": PlausibleRange(max=50), "quantity": PlausibleRange(min=2, severity="error")}
+    report = check(tables, plausibility={"transactions": ranges})
+    amount, quantity = report.find("implausible_value")
+    assert amount.severity == "warning" and amount.examples == [(4, "99.99")]
+    assert "plausible: at most 50, data.plausibility.transactions.amount" in amount.message
+    assert quantity.severity == "error" and quantity.examples == [(1, "1"), (3, "1"), (6, "1")]
+    assert not report.ok and report.errors == [quantity]
+    assert check(tables, plausibility={"transactions": {"amount": PlausibleRange(max=50)}}).ok
+
+
+def test_plausibility_config_is_checked():
+    parsed = plausibility_from_config({"transactions": {"amount": {"min": -10, "max": 5000}}})
+    assert parsed == {"transactions": {"amount": PlausibleRange(-10.0, 5000.0, "warning")}}
+    assert plausibility_from_config(None) == {}
+    for node, match in [
+        ({"orders": {"amount": {"max": 1}}}, "unknown table"),
+        ({"transactions": {"category": {"max": 1}}}, "not a numeric column"),
+        ({"transactions": {"amount": {"maximum": 1}}}, "unknown keys"),
+        ({"transactions": {"amount": {"max": 1, "severity": "fatal"}}}, "severity"),
+        ({"transactions": {"amount": {"min": 5, "max": 1}}}, "min 5 is above max 1"),
+        ({"transactions": {"amount": {"max": "lots"}}}, "must be a number"),
+        ({"transactions": {"amount": {}}}, "give min, max or both"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            plausibility_from_config(node)

@@ -15,16 +15,33 @@ A :class:`DataSource` says where the tables come from:
     files (what ``socialcrm validate --path`` checks).
 
 Every column is coerced to its canonical dtype; a value that does not coerce is
-a ``wrong_type`` violation (never a silent null). Raw personal identifiers
-(``email``, ``phone``, ``handle``) are hashed with the salt as they are read and
-the raw column is dropped, so they never reach ``data/interim``.
-:func:`ingest` writes only when every rule holds, atomically.
+a ``wrong_type`` violation (never a silent null), and so are, at the door, the
+values that would break a later stage: numbers that are not finite
+(``non_finite``) or too large to store (``out_of_range``), text timestamps that
+mix values with and without a UTC offset (``mixed_timezones``), raw
+identifiers with control characters (``control_character``; the other text
+columns are checked in :mod:`socialcrm.data.validate`).
+
+Before a file is parsed it is checked for being what its name says: a folder,
+a compressed file under a plain name, UTF-16/32 text or a Parquet file named
+``.csv`` is reported with the ``read:`` setting that reads it. While parsing,
+a header that repeats a column the config reads is ``duplicate_column``
+(pandas would silently rename the second copy), a header read as one column
+is ``wrong_separator`` (with the ``sep`` to set), and a parser error becomes
+``malformed_row`` naming data rows (the parser counts the header as line 1).
+
+Raw personal identifiers (``email``, ``phone``, ``handle``) are hashed with the
+salt as they are read and the raw column is dropped, so they never reach
+``data/interim``. :func:`ingest` writes only when every rule holds (warnings
+from ``data.plausibility`` do not count), atomically.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,15 +54,28 @@ import pyarrow.parquet as pq
 
 from socialcrm.data import privacy
 from socialcrm.data.io import atomic_dir, write_parquet
-from socialcrm.data.schemas import PLATFORMS, TABLES, ColumnSpec, TableSpec
+from socialcrm.data.schemas import INT64_MAX, PLATFORMS, TABLES, ColumnSpec, TableSpec
 from socialcrm.data.validate import (
     _SURROGATES,
+    CONTROL_HINT,
+    CONTROL_PROBLEM,
+    FILE_RULES,
+    MAX_EXAMPLES,
+    NON_FINITE_HINT,
+    NON_FINITE_PROBLEM,
     DataContractError,
+    PlausibleRange,
     ValidationReport,
     Violation,
     column_label,
     file_violation,
+    find_control_characters,
     find_invalid_utf8,
+    find_non_finite,
+    find_out_of_range,
+    out_of_range_problem,
+    plausibility_from_config,
+    plural,
     resolve_as_of,
     row_violation,
     validate_tables,
@@ -78,6 +108,21 @@ TRUE_TOKENS = ("true", "t", "yes", "y", "1", "1.0")
 FALSE_TOKENS = ("false", "f", "no", "n", "0", "0.0")
 _TABLE_KEYS = ("file", "read", "columns", "date_format", "generate_id")
 _DEFAULT_CSV_OPTIONS: dict[str, Any] = {"keep_default_na": False, "na_values": [""]}
+#: read_csv options that change how a line splits into fields (used to re-read a header).
+_TOKENIZER_OPTIONS = frozenset(
+    {"sep", "delimiter", "quotechar", "quoting", "escapechar", "doublequote", "comment",
+     "skipinitialspace", "lineterminator", "encoding", "encoding_errors", "compression",
+     "skiprows", "engine"}
+)  # fmt: skip
+#: Separators a header line is checked for when a file was read as one column.
+_SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}
+_MANGLED = re.compile(r"^(.+)\.(\d+)$")
+_EXPECTED_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_UNCLOSED_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+_SKIPPED_LINE = re.compile(r"Skipping line (\d+): .*?saw (\d+)")
+#: A time of day followed by a UTC offset (``13:45:00+02:00``, ``13:45Z``): ISO 8601 text
+#: with an offset. Date-only values (``2024-05-31``) have no time, so no offset.
+_UTC_OFFSET = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
 
 # --------------------------------------------------------------------------------------
@@ -146,9 +191,12 @@ class TableFile:
         date_format = node.get("date_format")
         if isinstance(date_format, Mapping):
             date_format = {str(k): str(v) for k, v in date_format.items()}
+        read = dict(node.get("read") or {})
+        if read.get("sep") == "\\t":  # '\t' in single quotes or on the command line
+            read["sep"] = "\t"
         return cls(
             file=str(node["file"]),
-            read=dict(node.get("read") or {}),
+            read=read,
             columns=columns,
             date_format=date_format,
             generate_id=generate_id,
@@ -194,6 +242,9 @@ class DataSource:
         data set does not have.
     derive_customers
         Build ``customers`` from ``transactions`` (transactions-only data sets).
+    plausibility
+        Table -> {numeric column: :class:`PlausibleRange`}: believable values;
+        those outside are reported as warnings or errors (``data.plausibility``).
     """
 
     name: str
@@ -205,6 +256,7 @@ class DataSource:
     platforms: tuple[str, ...] = PLATFORMS
     tables: Mapping[str, TableFile | None] = field(default_factory=dict)
     derive_customers: bool = False
+    plausibility: Mapping[str, Mapping[str, PlausibleRange]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -255,6 +307,7 @@ class DataSource:
             platforms=tuple(cfg.get("platforms") or PLATFORMS),
             tables=tables,
             derive_customers=bool(cfg.get("derive_customers", False)),
+            plausibility=plausibility_from_config(cfg.get("plausibility")),
         )
 
     def with_raw_dir(self, path: str | Path) -> DataSource:
@@ -307,10 +360,18 @@ def _read_text(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         return pd.read_csv(path, **{**kwargs, "dtype": object})
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[str]]:
     """Read Parquet; string columns holding invalid UTF-8 come back as object
-    columns with surrogates instead of failing the whole read."""
-    table = pq.read_table(path)
+    columns with surrogates instead of failing the whole read.
+
+    Returns the frame (a repeated column name renamed ``name.1`` as pandas does
+    for text) and the column names as stored in the file.
+    """
+    # ParquetFile, not read_table: the dataset reader fails on a repeated column name.
+    with pq.ParquetFile(path) as parquet:
+        table = parquet.read()
+    header = list(table.schema.names)
+    table = table.rename_columns(_mangle_duplicates(header))
     broken: dict[str, pd.Series] = {}
     for i, fld in enumerate(table.schema):
         if not (
@@ -332,17 +393,352 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raw = pd.Series(pa.chunked_array(chunks, binary_type).to_numpy(zero_copy_only=False))
         broken[fld.name] = raw.str.decode("utf-8", errors="surrogateescape", dtype=object)
     if not broken:
-        return table.to_pandas()
+        return table.to_pandas(), header
     frame = table.drop_columns(list(broken)).to_pandas()
     for name, values in broken.items():
         frame[name] = pd.Series(values.to_numpy(), index=frame.index, dtype=object)
-    return frame[table.schema.names]
+    return frame[table.schema.names], header
 
 
-def _read_file(path: Path, tf: TableFile) -> pd.DataFrame:
+def _mangle_duplicates(names: list[str]) -> list[str]:
+    """``[a, b, a]`` -> ``[a, b, a.1]``: unique names, as pandas renames a repeated header."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        k = seen.get(name, 0)
+        seen[name] = k + 1
+        out.append(name if k == 0 else f"{name}.{k}")
+    return out
+
+
+def _read_file(path: Path, tf: TableFile) -> tuple[pd.DataFrame, list[str]]:
+    """The table as read and its header as written in the file (repeats kept)."""
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return _read_parquet(path)
-    return _read_text(path, tf.read)
+    frame = _read_text(path, tf.read)
+    columns = [str(c) for c in frame.columns]
+    if _may_be_mangled(columns):
+        return frame, _text_header(path, tf.read) or columns
+    return frame, columns
+
+
+def _may_be_mangled(columns: list[str]) -> bool:
+    """Whether pandas may have renamed a repeated header name (``a`` and ``a.1``)."""
+    names = set(columns)
+    return any(m and m.group(1) in names for m in map(_MANGLED.match, columns))
+
+
+def _text_header(path: Path, options: Mapping[str, Any]) -> list[str] | None:
+    """The header cells of a text file as written, or ``None`` when it has no
+    single header row (``header: null``, ``names``, several header rows)."""
+    if options.get("names") is not None or options.get("header", "infer") not in ("infer", 0):
+        return None
+    tokenizer = {k: v for k, v in options.items() if k in _TOKENIZER_OPTIONS}
+    first = pd.read_csv(
+        path,
+        **{"encoding_errors": "surrogateescape", **tokenizer},
+        header=None,
+        nrows=1,
+        dtype=str,
+        keep_default_na=False,
+    )
+    return [str(c) for c in first.iloc[0].tolist()] if len(first) else None
+
+
+# --------------------------------------------------------------------------------------
+# Recognising files that are not what their name says (before reading them)
+# --------------------------------------------------------------------------------------
+
+#: (leading bytes, compression as pandas names it, the suffix pandas infers it from)
+_COMPRESSION_MAGIC = (
+    (b"\x1f\x8b", "gzip", ".gz"),
+    (b"PK\x03\x04", "zip", ".zip"),
+    (b"\xfd7zXZ\x00", "xz", ".xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd", ".zst"),
+    *((b"BZh" + str(level).encode(), "bz2", ".bz2") for level in range(1, 10)),
+)
+_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")
+#: Byte-order marks of encodings that are not UTF-8 (UTF-32 before UTF-16: FF FE 00 00).
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+_SNIFF_BYTES = 4096
+
+
+def _sniff(path: Path, tf: TableFile, table: str) -> tuple[str, str] | None:
+    """``(rule, problem)`` when ``path`` cannot be the text or Parquet file its name
+    says (a directory, compressed, UTF-16, Parquet named .csv), else ``None``."""
+    setting = f"data.tables.{table}"
+    if path.is_dir():
+        hint = (
+            " (a folder of Parquet part files, as Spark writes: point file at one part "
+            "or merge them)"
+            if path.suffix.lower() in PARQUET_SUFFIXES
+            else ""
+        )
+        return "unreadable_file", f"is a directory, not a file: set {setting}.file to a file{hint}"
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return None
+    if head.startswith(b"PAR1"):
+        return (
+            "unreadable_file",
+            f"is a Parquet file, not text: give it a .parquet name in {setting}.file",
+        )
+    compression = tf.read.get("compression", "infer")
+    named = any(s.lower() in _COMPRESSED_SUFFIXES for s in path.suffixes)
+    if compression in (None, "infer") and not named:
+        for magic, kind, suffix in _COMPRESSION_MAGIC:
+            if head.startswith(magic):
+                xlsx = " (an Excel .xlsx workbook is a zip file too: save it as CSV)"
+                return "unreadable_file", (
+                    f"the file is {kind}-compressed but its name does not end in {suffix}: "
+                    f"rename it to {path.name}{suffix}, or set "
+                    f"{setting}.read: {{compression: {kind}}}" + (xlsx if kind == "zip" else "")
+                )
+    if "encoding" in tf.read or (compression not in (None, "infer") or named):
+        return None
+    encoding = _wide_encoding(head)
+    if encoding:
+        return "unreadable_file", (
+            f"the file is {encoding.upper()} text, not UTF-8: set "
+            f"{setting}.read: {{encoding: {encoding}}} (or re-export it as UTF-8)"
+        )
+    if _looks_binary(head):
+        return "unreadable_file", "is not a text file (binary content): is it the right file?"
+    return None
+
+
+def _looks_binary(head: bytes) -> bool:
+    """Whether the first bytes are mostly not text (a stray NUL in a value is text:
+    the control_character rule names its row)."""
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 13))
+    return len(head) >= 16 and controls / len(head) > 0.1
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """``utf-16``/``utf-32`` (or ``utf-16-le``/``-be`` without a byte-order mark)
+    when the first bytes look like it, else ``None``."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    sample = head[: len(head) // 2 * 2]
+    if len(sample) < 16:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    # ASCII text in UTF-16 has a NUL in every other byte; a stray NUL in UTF-8 does not.
+    nul_even, nul_odd = even.count(0) / len(even), odd.count(0) / len(odd)
+    if nul_odd > 0.3 and nul_even < 0.05:
+        return "utf-16-le"
+    if nul_even > 0.3 and nul_odd < 0.05:
+        return "utf-16-be"
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Problems while reading: parser errors, a wrong separator, a repeated header name
+# --------------------------------------------------------------------------------------
+
+
+def _records_before_data(options: Mapping[str, Any]) -> int | None:
+    """Records the parser reads before the first data row (header rows, skipped
+    rows), or ``None`` when that depends on the content (skiprows as a list)."""
+    header = options.get("header", "infer")
+    if header == "infer":
+        header = None if options.get("names") is not None else 0
+    if header is None:
+        n = 0
+    elif isinstance(header, int):
+        n = header + 1
+    elif isinstance(header, list | tuple) and header:
+        n = max(header) + 1
+    else:
+        return None
+    skip = options.get("skiprows")
+    if skip is None:
+        return n
+    return n + skip if isinstance(skip, int) else None
+
+
+def _bad_records(path: Path, options: Mapping[str, Any]) -> list[tuple[int, int]]:
+    """``(record, fields)`` of every record with more fields than the header, as the
+    parser counts records (1-based, the header included)."""
+    kwargs = {**_DEFAULT_CSV_OPTIONS, **options, "dtype": str, "on_bad_lines": "warn"}
+    kwargs.setdefault("encoding_errors", "surrogateescape")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        try:
+            pd.read_csv(path, **kwargs)
+        except Exception:  # the first error is already known
+            return []
+    found = []
+    for w in caught:
+        for m in _SKIPPED_LINE.finditer(str(w.message)):
+            found.append((int(m.group(1)), int(m.group(2))))
+    return sorted(set(found))
+
+
+def _parser_violation(err: Exception, path: Path, tf: TableFile, table: str) -> Violation | None:
+    """A parser error as a violation naming data rows, or ``None`` if it is not one
+    the parser locates (the caller reports it as it is)."""
+    text = str(err)
+    offset = _records_before_data(tf.read)
+    fields = _EXPECTED_FIELDS.search(text)
+    if fields:
+        expected = int(fields.group(1))
+        if expected == 1:
+            wrong_sep = _separator_violation(path, tf, table)
+            if wrong_sep:
+                return wrong_sep
+        bad = _bad_records(path, tf.read) or [(int(fields.group(2)), int(fields.group(3)))]
+        if offset is None:
+            return None
+        rows = np.array([record - offset - 1 for record, _ in bad], dtype=np.int64)
+        sep = tf.read.get("sep", tf.read.get("delimiter", ","))
+        return Violation(
+            table,
+            tf.file,
+            None,
+            "malformed_row",
+            f"{tf.file}: {plural(len(bad))} with more fields than the header ({expected}); "
+            f"a value holding the separator {sep!r} must be quoted (or set "
+            f"data.tables.{table}.read: sep, decimal, quotechar)",
+            len(bad),
+            [
+                (int(r) + 1, f"{n} fields")
+                for r, (_, n) in zip(rows[:MAX_EXAMPLES], bad, strict=False)
+            ],
+            rows,
+        )
+    quote = _UNCLOSED_QUOTE.search(text)
+    if quote and offset is not None:
+        row = int(quote.group(1)) - offset + 1
+        return Violation(
+            table,
+            tf.file,
+            None,
+            "malformed_row",
+            f"{tf.file}: a quoted value starting in row {row} is never closed, so the rest "
+            "of the file would be one value; fix the quoting (or set "
+            f"data.tables.{table}.read: {{quoting: 3}} if quotes are plain characters)",
+            1,
+            [(row, "unclosed quote")],
+            np.array([row - 1]),
+        )
+    return None
+
+
+def _separator_violation(path: Path, tf: TableFile, table: str) -> Violation | None:
+    """``wrong_separator`` when the header line splits on another separator than the
+    configured one (a ``;``-separated file read with ``,``), else ``None``."""
+    if tf.read.get("names") is not None or tf.read.get("header", "infer") is None:
+        return None  # no header to look at, and the first row is data
+    line = _first_line(path, tf.read)
+    if not line:
+        return None
+    sep = tf.read.get("sep", tf.read.get("delimiter", ","))
+    counts = {c: line.count(c) for c in _SEPARATORS if c != sep}
+    best = max(counts, key=lambda c: counts[c])
+    if counts[best] == 0:
+        return None
+    shown = line if len(line) <= 60 else line[:59] + "…"
+    written = '"\\t"' if best == "\t" else f'"{best}"'
+    return file_violation(
+        table=table,
+        file=tf.file,
+        rule="wrong_separator",
+        message=f"{tf.file}: the header was read as one column ({shown!r}) with separator "
+        f"{sep!r}, but it is {_SEPARATORS[best]}-separated: set "
+        f"data.tables.{table}.read: {{sep: {written}}}",
+    )
+
+
+def _first_line(path: Path, options: Mapping[str, Any]) -> str | None:
+    """The first line of a plain (uncompressed) text file, without its line break."""
+    if options.get("compression") not in (None, "infer") or any(
+        s.lower() in _COMPRESSED_SUFFIXES for s in path.suffixes
+    ):
+        return None
+    encoding = options.get("encoding") or "utf-8-sig"
+    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+        return fh.readline().rstrip("\r\n")
+
+
+def _duplicate_columns(header: list[str], spec: TableSpec, tf: TableFile) -> list[Violation]:
+    """A name the config reads that the header repeats (pandas would use the first
+    copy and silently rename the others ``name.1``)."""
+    used = set(tf.columns) | set(spec.column_names) | set(spec.identifiers)
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(header, start=1):
+        positions.setdefault(name, []).append(i)
+    out = []
+    for name, where in positions.items():
+        if len(where) < 2 or name not in used:
+            continue
+        canonical = tf.columns.get(name, name)
+        canonical = spec.identifiers.get(canonical, canonical)
+        at = ", ".join(map(str, where[:-1])) + f" and {where[-1]}"
+        message = (
+            f"{tf.file}: {column_label(canonical, name)}the header repeats {name!r} at "
+            f"columns {at} (counted from 1); which one holds the data is ambiguous: rename "
+            "or drop the extra copies"
+        )
+        examples: list[tuple[int | None, str]] = [(None, f"columns {at}")]
+        out.append(
+            Violation(spec.name, tf.file, canonical, "duplicate_column", message, 0, examples)
+        )
+    return out
+
+
+def _read_table(
+    path: Path, tf: TableFile, table: str
+) -> tuple[pd.DataFrame | None, list[Violation]]:
+    """Read one table's file; ``None`` (and why) when it cannot be used at all."""
+    kind = "Parquet" if path.suffix.lower() in PARQUET_SUFFIXES else "text"
+
+    def unusable(rule: str, problem: str) -> tuple[None, list[Violation]]:
+        message = f"{tf.file}: {problem}"
+        return None, [file_violation(table=table, file=tf.file, rule=rule, message=message)]
+
+    sniffed = _sniff(path, tf, table)
+    if sniffed:
+        return unusable(*sniffed)
+    if path.stat().st_size == 0:
+        return unusable("empty_table", "the file is empty (no header, no rows)")
+    try:
+        raw, header = _read_file(path, tf)
+    except pd.errors.EmptyDataError:
+        return unusable("empty_table", "the file is empty (no header, no rows)")
+    except pd.errors.ParserError as err:
+        v = _parser_violation(err, path, tf, table)
+        return (
+            (None, [v])
+            if v
+            else unusable("unreadable_file", f"cannot be read as {kind}: {_first_error_line(err)}")
+        )
+    except Exception as err:  # any reader failure is reported, never half-read
+        return unusable("unreadable_file", f"cannot be read as {kind}: {_first_error_line(err)}")
+    spec = TABLES[table]
+    if kind == "text" and raw.shape[1] == 1 and not _has_required_columns(raw, spec, tf):
+        v = _separator_violation(path, tf, table)
+        if v:
+            return None, [v]
+    return raw, _duplicate_columns(header, spec, tf)
+
+
+def _has_required_columns(raw: pd.DataFrame, spec: TableSpec, tf: TableFile) -> bool:
+    names = {tf.columns.get(str(c), str(c)) for c in raw.columns}
+    generated = {spec.primary_key[0]} if tf.generate_id else set()
+    return all(c.name in names | generated for c in spec.columns if c.required)
+
+
+def _first_error_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 # --------------------------------------------------------------------------------------
@@ -437,14 +833,43 @@ def _to_timestamp(values: pd.Series, fmt: str | None, where: _Where) -> tuple[pd
     expected = f"format {fmt!r}" if fmt else "ISO 8601 such as 2024-05-31 13:45:00"
     problem = f"value that is not a date/time in {expected}"
     hint = f"set data.tables.{where.table}.date_format"
-    v = where.violation(bad, "wrong_type", problem, values, hint)
-    return parsed, [v] if v else []
+    found = [where.violation(bad, "wrong_type", problem, values, hint)]
+    if fmt in (None, "ISO8601", "mixed"):
+        found.append(_mixed_timezones(text, parsed.notna().to_numpy(), where, values))
+    return parsed, [v for v in found if v]
+
+
+def _mixed_timezones(
+    text: pd.Series, parsed: np.ndarray, where: _Where, shown: pd.Series
+) -> Violation | None:
+    """Values with a UTC offset next to values without: the naive ones would be taken
+    as UTC, which is hours off if they are local times. The rarer kind is flagged."""
+    offset = text.str.contains(_UTC_OFFSET, regex=True, na=False).to_numpy(dtype=bool) & parsed
+    naive = parsed & ~offset
+    n_offset, n_naive = int(offset.sum()), int(naive.sum())
+    if not (n_offset and n_naive):
+        return None
+    if n_offset <= n_naive:
+        flagged, kind, others = offset, "with a UTC offset", f"{n_naive:,} without one"
+    else:
+        flagged, kind, others = naive, "without a UTC offset", f"{n_offset:,} with one"
+    problem = (
+        f"mixed time zones: timestamp {kind} among {others} (a value without an offset "
+        "would be taken as UTC)"
+    )
+    hint = "write every value with its offset, or every value in UTC without one"
+    return where.violation(flagged, "mixed_timezones", problem, shown, hint)
 
 
 def _to_number(
-    values: pd.Series, where: _Where, decimal: str = ".", thousands: str | None = None
+    values: pd.Series,
+    where: _Where,
+    decimal: str = ".",
+    thousands: str | None = None,
+    limit: tuple[float, str] | None = None,
 ) -> tuple[pd.Series, list[Violation]]:
-    """Float64 values; text that is not a number is a violation."""
+    """Float64 values; text that is not a number, a number that is not finite or one
+    at or beyond ``limit`` (magnitude, why) is a violation and becomes null."""
     if pd.api.types.is_bool_dtype(values.dtype) or not (
         _is_text(values) or pd.api.types.is_numeric_dtype(values.dtype)
     ):
@@ -454,7 +879,8 @@ def _to_number(
         v = where.violation(bad, "wrong_type", problem, text)
         return pd.Series(np.nan, index=values.index, dtype="float64"), [v] if v else []
     if pd.api.types.is_numeric_dtype(values.dtype):
-        return pd.Series(values.to_numpy(dtype="float64", na_value=np.nan), index=values.index), []
+        number = pd.Series(values.to_numpy(dtype="float64", na_value=np.nan), index=values.index)
+        return _usable_numbers(number, where, values, limit)
     text = _null_tokens(values)
     if thousands:
         text = text.str.replace(thousands, "", regex=False)
@@ -466,17 +892,36 @@ def _to_number(
     )
     bad = text.notna() & number.isna()
     v = where.violation(bad, "wrong_type", "value that is not a number", values)
-    return number, [v] if v else []
+    number, found = _usable_numbers(number, where, values, limit)
+    return number, ([v] if v else []) + found
+
+
+def _usable_numbers(
+    number: pd.Series, where: _Where, shown: pd.Series, limit: tuple[float, str] | None
+) -> tuple[pd.Series, list[Violation]]:
+    """``number`` with non-finite values and values at or beyond ``limit`` reported
+    (showing the value as written) and nulled, so no later rule trips on them."""
+    infinite = find_non_finite(number)
+    big = (
+        np.zeros(len(number), dtype=bool) if limit is None else find_out_of_range(number, limit[0])
+    )
+    found = [where.violation(infinite, "non_finite", NON_FINITE_PROBLEM, shown, NON_FINITE_HINT)]
+    if limit is not None:
+        found.append(where.violation(big, "out_of_range", out_of_range_problem(*limit), shown))
+    return number.mask(infinite | big), [v for v in found if v]
 
 
 def _to_integer(
     values: pd.Series, col: ColumnSpec, where: _Where, decimal: str, thousands: str | None
 ) -> tuple[pd.Series, list[Violation]]:
+    found: list[Violation] = []
     if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        out = values.astype("Int64")
-        found: list[Violation] = []
+        big = find_out_of_range(values, INT64_MAX)  # only unsigned 64-bit values can be
+        v = where.violation(big, "out_of_range", out_of_range_problem(*col.limit), values)
+        found = [v] if v else []
+        out = values.astype("UInt64" if big.any() else "Int64").mask(big).astype("Int64")
     else:
-        number, found = _to_number(values, where, decimal, thousands)
+        number, found = _to_number(values, where, decimal, thousands, col.limit)
         fraction = number.notna() & ~(np.isfinite(number) & (number % 1 == 0))
         v = where.violation(fraction, "wrong_type", "value that is not a whole number", values)
         if v:
@@ -581,7 +1026,7 @@ def coerce_column(
     if col.dtype == "timestamp":
         out, more = _to_timestamp(values, date_format, where)
     elif col.dtype == "float":
-        out, more = _to_number(values, where, decimal, thousands)
+        out, more = _to_number(values, where, decimal, thousands, col.limit)
     elif col.dtype in ("int", "nullable_int"):
         out, more = _to_integer(values, col, where, decimal, thousands)
     elif col.dtype == "bool":
@@ -699,6 +1144,10 @@ def _to_canonical(
         where = _Where(spec.name, file, hashed, tf.source_column(raw_name), redact=True)
         values, problems = _repair_utf8(frame[raw_name], where)
         found.extend(problems)
+        controls = find_control_characters(values)
+        v = where.violation(controls, "control_character", CONTROL_PROBLEM, values, CONTROL_HINT)
+        if v:
+            found.append(v)
         if salt is None:
             found.append(
                 file_violation(
@@ -780,7 +1229,7 @@ def load_source(
             continue
         files[name] = tf.file
         path = source.path(tf)
-        if not path.is_file():
+        if not path.exists():
             if spec.required or source.source == "files":
                 hint = " (run `socialcrm generate` first)" if source.source == "synthetic" else ""
                 report.violations.append(
@@ -795,30 +1244,9 @@ def load_source(
             else:
                 files.pop(name)
             continue
-        try:
-            raw = _read_file(path, tf)
-        except pd.errors.EmptyDataError:
-            report.violations.append(
-                file_violation(
-                    table=name,
-                    file=tf.file,
-                    rule="empty_table",
-                    message=f"{tf.file}: the file is empty (no header, no rows)",
-                )
-            )
-            continue
-        except Exception as err:  # any reader failure is reported, never half-read
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            report.violations.append(
-                file_violation(
-                    table=name,
-                    file=tf.file,
-                    rule="unreadable_file",
-                    message=f"{tf.file}: cannot be read as "
-                    f"{'Parquet' if path.suffix.lower() in PARQUET_SUFFIXES else 'text'}: "
-                    f"{first}",
-                )
-            )
+        raw, problems = _read_table(path, tf, name)
+        report.violations.extend(problems)
+        if raw is None:
             continue
         frame, problems = _to_canonical(raw, spec, tf, tf.file, salt)
         report.violations.extend(problems)
@@ -843,7 +1271,16 @@ def _load_checked(
         for name, tf in source.table_files().items()
         if tf is not None and tf.columns
     }
-    checked = validate_tables(tables, files, as_of, source.platforms, mapped)
+    unreadable = {v.table for v in report.violations if v.rule in FILE_RULES}
+    checked = validate_tables(
+        tables,
+        files,
+        as_of,
+        source.platforms,
+        mapped,
+        plausibility=source.plausibility,
+        unreadable=unreadable,
+    )
     return tables, report.merge(checked), as_of
 
 
@@ -863,17 +1300,20 @@ def validate_source(source: DataSource) -> ValidationReport:
     return _load_checked(source)[1]
 
 
-def ingest(source: DataSource) -> dict[str, int]:
+def ingest(source: DataSource, console: Any = None) -> dict[str, int]:
     """Validate a source and, only if every rule holds, write its canonical tables.
 
     Writes ``<interim_dir>/<table>.parquet`` for every present table and
     ``_manifest.json`` (data set name, source, as_of, row counts), atomically:
-    the folder appears complete or not at all.
+    the folder appears complete or not at all. Warnings (plausibility bounds
+    configured as warnings) do not stop it: they are shown on ``console``.
 
     Parameters
     ----------
     source
         Where and how to read.
+    console
+        A rich Console to show warnings on (default: standard error).
 
     Returns
     -------
@@ -907,7 +1347,17 @@ def ingest(source: DataSource) -> dict[str, int]:
             table = pa.Table.from_pandas(tables[name], preserve_index=False)
             write_parquet(table, tmp / f"{name}.parquet")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    if report.warnings:
+        _show_warnings(report, console)
     return rows
+
+
+def _show_warnings(report: ValidationReport, console: Any) -> None:
+    if console is None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    report.render(console)
 
 
 def read_manifest(interim_dir: str | Path) -> dict[str, Any]:

@@ -11,6 +11,9 @@ Conventions
 - Identifiers are strings (``customer_id``, ``account_id``, ...), so that a
   user's own ids such as ``"CUST-0042"`` survive unchanged.
 - Timestamps are naive UTC ``datetime64[us]``.
+- Numbers are finite, and money and durations fit the fixed-point decimals the
+  feature SQL casts them to (``max_abs``): a value that passes here never
+  breaks a later stage.
 - Optional columns may be absent from a user's export; the loader adds them
   as all-null columns so that every canonical table always has every column.
 """
@@ -33,6 +36,14 @@ PLATFORM_COLUMN = "platform"
 PLATFORM_DESCRIPTION = "social platform; one of the configured data.platforms"
 #: Start of the platform check's error text (validation reports it as ``unknown_platform``).
 PLATFORM_ERROR = "platform must be one of"
+
+#: Largest magnitude (exclusive) of a DECIMAL(18, 2): the feature SQL casts amounts and
+#: revenue to it (``t.amount::DECIMAL(18, 2)`` in features/crm.py, labels.py, ...).
+DECIMAL_18_2_MAX = 1e16
+#: Largest magnitude (exclusive) of a DECIMAL(18, 4) (``resolution_hours`` in features/crm.py).
+DECIMAL_18_4_MAX = 1e14
+#: Largest magnitude (exclusive) of the int64 the integer columns are stored as.
+INT64_MAX = 2.0**63
 
 # Canonical logical dtypes and the pandas dtype each one is stored as.
 PANDAS_DTYPES: dict[str, str] = {
@@ -66,6 +77,11 @@ class ColumnSpec:
         Value used to fill an absent optional non-nullable column.
     description
         What the column holds, for reports and documentation.
+    max_abs
+        Numbers only: the magnitude (exclusive) a value must stay below because a
+        later stage cannot represent more (``None``: any finite value).
+    max_abs_reason
+        Why ``max_abs`` is the limit, for the report.
     """
 
     name: str
@@ -75,6 +91,23 @@ class ColumnSpec:
     checks: tuple[pa.Check, ...] = ()
     default: object = None
     description: str = ""
+    max_abs: float | None = None
+    max_abs_reason: str = ""
+
+    @property
+    def is_numeric(self) -> bool:
+        """Whether the column holds numbers (float or integer)."""
+        return self.dtype in ("float", "int", "nullable_int")
+
+    @property
+    def limit(self) -> tuple[float, str] | None:
+        """``(magnitude, why)`` every value must stay below, or ``None`` (not a number,
+        or any finite value is fine)."""
+        if self.max_abs is not None:
+            return self.max_abs, self.max_abs_reason
+        if self.dtype in ("int", "nullable_int"):
+            return INT64_MAX, "it is stored as a 64-bit integer"
+        return None
 
 
 @dataclass(frozen=True)
@@ -153,6 +186,14 @@ def _nonneg() -> tuple[pa.Check, ...]:
     return (pa.Check.ge(0, error="must be >= 0"),)
 
 
+def _money() -> dict[str, object]:
+    """The storage limit of a money column (the feature SQL sums it as DECIMAL(18, 2))."""
+    return {
+        "max_abs": DECIMAL_18_2_MAX,
+        "max_abs_reason": "the features compute with it as DECIMAL(18, 2)",
+    }
+
+
 TABLES: dict[str, TableSpec] = {
     t.name: t
     for t in (
@@ -209,7 +250,12 @@ TABLES: dict[str, TableSpec] = {
                 _c("transaction_id", "string"),
                 _c("customer_id", "string"),
                 _c("timestamp", "timestamp"),
-                _c("amount", "float", description="negative for returns (with is_return)"),
+                _c(
+                    "amount",
+                    "float",
+                    description="negative for returns (with is_return)",
+                    **_money(),
+                ),
                 _c("is_return", "bool", required=False, default=False),
                 _c("category", "string", required=False, nullable=True),
                 _c("channel", "string", required=False, nullable=True),
@@ -235,6 +281,8 @@ TABLES: dict[str, TableSpec] = {
                     nullable=True,
                     checks=_nonneg(),
                     description="time to resolve; null while unresolved",
+                    max_abs=DECIMAL_18_4_MAX,
+                    max_abs_reason="the features compute with it as DECIMAL(18, 4)",
                 ),
                 _c(
                     "satisfaction",
@@ -308,7 +356,7 @@ TABLES: dict[str, TableSpec] = {
                     description="probability the logging policy chose the logged action",
                 ),
                 _c("response", "bool", description="purchase within the response window"),
-                _c("revenue", "float", checks=_nonneg()),
+                _c("revenue", "float", checks=_nonneg(), **_money()),
             ),
         ),
         TableSpec(

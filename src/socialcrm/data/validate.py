@@ -2,27 +2,51 @@
 
 Every rule is vectorized (pandas/numpy), every violation is reported (not only
 the first), and each :class:`Violation` names the file the user knows, the
-column, the rule, how many rows break it and a few example rows. Row numbers
-are 1-based positions in the table as loaded, which for a file is the data row
-(the header is not counted): ``row 1`` is the first record of the file.
+column, the rule, how many rows break it and a few example rows.
+
+Rows are counted one way everywhere (:data:`ROW_CONVENTION`): ``row N`` is the
+Nth data row of the file, the header not counted, so ``row 1`` is the first
+record; a record whose quoted text spans several lines is still one row.
+Parser errors, which count file lines, are converted to it by the loader.
 
 File-level rules (missing file, undecodable text, values that do not parse)
 are found while reading, in :mod:`socialcrm.data.load`; this module holds the
 report types they share and the rules that need only the tables.
 
+Severity
+--------
+A violation is an ``error`` (the data break the contract: ingest writes
+nothing) or a ``warning`` (shown in the report, ingest goes on). Only the
+plausibility bounds a user configures (``data.plausibility``, see
+:class:`PlausibleRange`) can be warnings; :attr:`ValidationReport.ok` ignores
+warnings.
+
+Values that would break a later stage
+-------------------------------------
+- Numbers must be finite (``inf``, ``-inf``, ``1e400``: ``non_finite``) and stay
+  below the magnitude a later stage can represent (``out_of_range``; money is
+  summed as DECIMAL(18, 2), so ``|amount| < 1e16``; integers fit int64).
+- Text may not contain control characters (C0 other than tab, line feed and
+  carriage return, and DEL): such a value is rejected (``control_character``),
+  never stripped, because a silently changed id or text would no longer match
+  the source. Its rows are named; free text and identifiers are not printed.
+
 Rule ids
 --------
-``missing_file``, ``unreadable_file``, ``empty_table``, ``missing_column``,
-``wrong_type``, ``invalid_utf8``, ``missing_salt``, ``missing_value``,
-``invalid_value``, ``unknown_platform``, ``duplicate_key``, ``foreign_key``,
-``before_signup``, ``future_timestamp``, ``negative_amount_without_return_flag``,
-``return_with_positive_amount``, ``self_referral``.
+``missing_file``, ``unreadable_file``, ``wrong_separator``, ``malformed_row``,
+``duplicate_column``, ``empty_table``, ``missing_column``, ``wrong_type``,
+``invalid_utf8``, ``control_character``, ``non_finite``, ``out_of_range``,
+``mixed_timezones``, ``missing_salt``, ``missing_value``, ``invalid_value``,
+``implausible_value`` (error or warning, as configured), ``unknown_platform``,
+``duplicate_key``, ``foreign_key``, ``before_signup``, ``future_timestamp``,
+``negative_amount_without_return_flag``, ``return_with_positive_amount``,
+``self_referral``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +67,19 @@ from socialcrm.data.schemas import (
 
 #: How many offending rows a violation shows.
 MAX_EXAMPLES = 5
+#: How every report counts rows (stated under each report).
+ROW_CONVENTION = "row N = the Nth data row of the file (the header is not counted)"
+ERROR, WARNING = "error", "warning"
+SEVERITIES = (ERROR, WARNING)
 _SURROGATES = "[\ud800-\udfff]"
+#: C0 controls except tab, line feed and carriage return, and DEL.
+CONTROL_CHARACTERS = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 #: Rules that mean a table's file could not be used at all.
-_FILE_RULES = frozenset({"missing_file", "unreadable_file", "empty_table"})
+FILE_RULES = frozenset(
+    {"missing_file", "unreadable_file", "empty_table", "wrong_separator", "malformed_row"}
+)
+#: Rules after which a value is unusable: its rows are not reported again in that column.
+_UNUSABLE_VALUE_RULES = ("wrong_type", "invalid_utf8", "non_finite", "out_of_range")
 _REDACTED = "<value not shown>"
 
 
@@ -54,7 +88,7 @@ class DataContractError(ValueError):
 
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
-        n = len(report.violations)
+        n = len(report.errors)
         super().__init__(
             f"the data break the contract ({n} violation{'s' if n != 1 else ''}); "
             f"nothing was written:\n{report}"
@@ -85,6 +119,8 @@ class Violation:
     rows
         0-based positions of every offending row (used to avoid reporting a
         row twice for the same column; not shown).
+    severity
+        ``"error"`` (blocks ingest) or ``"warning"`` (reported only).
     """
 
     table: str
@@ -95,6 +131,16 @@ class Violation:
     count: int = 0
     examples: list[tuple[int | None, str]] = field(default_factory=list)
     rows: np.ndarray | None = field(default=None, repr=False, compare=False)
+    severity: str = ERROR
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the violation blocks ingest."""
+        return self.severity == ERROR
 
     def examples_text(self) -> str:
         """The examples as ``row 3: 'abc'; row 7: 'x'``."""
@@ -117,8 +163,18 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
-        """Whether no rule is broken."""
-        return not self.violations
+        """Whether no rule is broken (warnings do not count)."""
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Violation]:
+        """The violations that block ingest."""
+        return [v for v in self.violations if v.is_error]
+
+    @property
+    def warnings(self) -> list[Violation]:
+        """The violations that are only reported."""
+        return [v for v in self.violations if not v.is_error]
 
     def rules(self) -> list[str]:
         """The rule id of every violation, in report order."""
@@ -136,24 +192,21 @@ class ValidationReport:
         A violation of ``other`` with the same table, column and rule as one
         already here is dropped (the reader's message, which names the user's
         own column, wins), and so is a ``missing_file`` for a table whose file was
-        found but could not be read; ``missing_value`` rows already reported as
-        ``wrong_type`` (values that did not parse became null) are dropped too.
+        found but could not be read; rows already reported as unusable values
+        (``wrong_type``, ``non_finite``, ...: they became null) are not
+        reported again in the same column (as ``missing_value`` or otherwise).
         """
         seen = {(v.table, v.column, v.rule) for v in self.violations}
-        unreadable = {v.table for v in self.violations if v.rule in _FILE_RULES}
-        bad_type: dict[tuple[str, str | None], np.ndarray] = {}
-        for v in self.violations:
-            if v.rule in ("wrong_type", "invalid_utf8") and v.rows is not None:
-                key = (v.table, v.column)
-                bad_type[key] = np.union1d(bad_type.get(key, np.array([], int)), v.rows)
+        unreadable = {v.table for v in self.violations if v.rule in FILE_RULES}
+        unusable = _unusable_rows(self.violations)
         merged = list(self.violations)
         for v in other.violations:
             if (v.table, v.column, v.rule) in seen:
                 continue
             if v.rule == "missing_file" and v.table in unreadable:
                 continue  # the table is absent because its file could not be read
-            if v.rule == "missing_value" and (v.table, v.column) in bad_type:
-                v = _without_rows(v, bad_type[(v.table, v.column)])
+            if (v.table, v.column) in unusable:
+                v = _without_rows(v, unusable[(v.table, v.column)])
                 if v is None:
                     continue
             merged.append(v)
@@ -161,9 +214,11 @@ class ValidationReport:
         return ValidationReport(merged, tables)
 
     def __str__(self) -> str:
+        lines = [f"- {v}" for v in self.errors]
+        lines += [f"- warning: {v}" for v in self.warnings]
         if self.ok:
-            return f"all rules hold ({_tables_text(self.tables)})"
-        return "\n".join(f"- {v}" for v in self.violations)
+            lines.insert(0, f"all rules hold ({_tables_text(self.tables)})")
+        return "\n".join(lines)
 
     def raise_if_failed(self) -> None:
         """Raise :class:`DataContractError` if any rule is broken."""
@@ -171,28 +226,44 @@ class ValidationReport:
             raise DataContractError(self)
 
     def render(self, console: Any = None) -> None:
-        """Print the report as a rich table (file, column, rule, count, examples)."""
+        """Print the report as rich tables (file, column, rule, count, examples): the
+        errors, then the warnings, then how rows are counted and the verdict."""
         from rich.console import Console
         from rich.markup import escape
-        from rich.table import Table
 
         console = console or Console()
-        if self.ok:
-            console.print(f"[bold green]OK[/]: every rule holds ({_tables_text(self.tables)})")
-            return
-        table = Table(title=f"{len(self.violations)} data contract violation(s)", show_lines=True)
-        table.add_column("file", overflow="fold")
-        table.add_column("column", overflow="fold")
-        table.add_column("rule", no_wrap=True)
-        table.add_column("count", justify="right", no_wrap=True)
-        table.add_column("examples", overflow="fold")
-        for v in self.violations:
-            cells = (v.file, v.column or "", v.rule, f"{v.count:,}", v.examples_text())
-            table.add_row(*(escape(c) for c in cells))  # values are data, not markup
-        console.print(table)
-        for v in self.violations:
+        errors, warnings = self.errors, self.warnings
+        if errors:
+            console.print(_violation_table(errors, f"{len(errors)} data contract violation(s)"))
+        if warnings:
+            console.print(_violation_table(warnings, f"{len(warnings)} warning(s)"))
+        for v in errors:
             console.print(f"[red]-[/] {escape(v.message)}", highlight=False)
-        console.print("[bold red]FAILED[/]: fix the input; nothing was written")
+        for v in warnings:
+            console.print(f"[yellow]- warning:[/] {escape(v.message)}", highlight=False)
+        if any(row is not None for v in self.violations for row, _ in v.examples):
+            console.print(f"rows: {ROW_CONVENTION}", highlight=False)
+        if errors:
+            console.print("[bold red]FAILED[/]: fix the input; nothing was written")
+            return
+        note = f"; {len(warnings)} warning(s) above" if warnings else ""
+        console.print(f"[bold green]OK[/]: every rule holds ({_tables_text(self.tables)}){note}")
+
+
+def _violation_table(violations: Sequence[Violation], title: str) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=True)
+    table.add_column("file", overflow="fold")
+    table.add_column("column", overflow="fold")
+    table.add_column("rule", no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("examples", overflow="fold")
+    for v in violations:
+        cells = (v.file, v.column or "", v.rule, f"{v.count:,}", v.examples_text())
+        table.add_row(*(escape(c) for c in cells))  # values are data, not markup
+    return table
 
 
 def _tables_text(tables: Mapping[str, int]) -> str:
@@ -201,17 +272,43 @@ def _tables_text(tables: Mapping[str, int]) -> str:
     return ", ".join(f"{t} {n:,} rows" for t, n in tables.items())
 
 
+def _unusable_rows(violations: Sequence[Violation]) -> dict[tuple[str, str | None], np.ndarray]:
+    """(table, column) -> 0-based rows whose value was reported as unusable."""
+    out: dict[tuple[str, str | None], np.ndarray] = {}
+    for v in violations:
+        if v.rule in _UNUSABLE_VALUE_RULES and v.rows is not None:
+            key = (v.table, v.column)
+            out[key] = np.union1d(out.get(key, np.array([], int)), v.rows)
+    return out
+
+
 def _without_rows(v: Violation, drop: np.ndarray) -> Violation | None:
     """``v`` without the rows in ``drop`` (``None`` if nothing is left)."""
-    if v.rows is None:
+    if v.rows is None or v.rule in _UNUSABLE_VALUE_RULES:
         return v
     keep = np.setdiff1d(v.rows, drop)
+    if keep.size == len(np.asarray(v.rows)):
+        return v
     if keep.size == 0:
         return None
     kept_rows = set((keep[:MAX_EXAMPLES] + 1).tolist())
     examples = [(r, val) for r, val in v.examples if r in kept_rows]
     message = v.message.replace(f" in {plural(v.count)}", f" in {plural(int(keep.size))}", 1)
-    return Violation(v.table, v.file, v.column, v.rule, message, int(keep.size), examples, keep)
+    return dataclasses.replace(
+        v, message=message, count=int(keep.size), examples=examples, rows=keep
+    )
+
+
+def _drop_reported_rows(violations: list[Violation]) -> list[Violation]:
+    """``violations`` without the rows of a column already reported as unusable values."""
+    unusable = _unusable_rows(violations)
+    out = []
+    for v in violations:
+        if (v.table, v.column) in unusable:
+            v = _without_rows(v, unusable[(v.table, v.column)])
+        if v is not None:
+            out.append(v)
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -250,6 +347,7 @@ def row_violation(
     values: pd.Series | pd.DataFrame | None = None,
     redact: bool = False,
     source_column: str | None = None,
+    severity: str = ERROR,
 ) -> Violation | None:
     """A violation for the rows where ``mask`` is true, or ``None`` if there is none.
 
@@ -270,6 +368,8 @@ def row_violation(
         Show row numbers only (free text and personal identifiers are never printed).
     source_column
         The user's column the canonical column was mapped from, if different.
+    severity
+        ``"error"`` or ``"warning"``.
     """
     mask = np.asarray(mask, dtype=bool)
     rows = np.flatnonzero(mask)
@@ -289,7 +389,7 @@ def row_violation(
     message = f"{file}: {where}{problem} in {plural(int(rows.size))}"
     if hint:
         message += f"; {hint}"
-    return Violation(table, file, column, rule, message, int(rows.size), examples, rows)
+    return Violation(table, file, column, rule, message, int(rows.size), examples, rows, severity)
 
 
 def column_label(column: str | None, source_column: str | None = None) -> str:
@@ -302,10 +402,16 @@ def column_label(column: str | None, source_column: str | None = None) -> str:
 
 
 def file_violation(
-    *, table: str, file: str, rule: str, message: str, column: str | None = None
+    *,
+    table: str,
+    file: str,
+    rule: str,
+    message: str,
+    column: str | None = None,
+    severity: str = ERROR,
 ) -> Violation:
     """A violation about a whole file or column (no offending rows to count)."""
-    return Violation(table, file, column, rule, message, 0, [])
+    return Violation(table, file, column, rule, message, 0, [], severity=severity)
 
 
 # --------------------------------------------------------------------------------------
@@ -326,6 +432,52 @@ def find_invalid_utf8(values: pd.Series) -> np.ndarray:
     except AttributeError:  # no text at all
         return np.zeros(len(values), dtype=bool)
     return found.to_numpy(dtype=bool)
+
+
+def find_control_characters(values: pd.Series) -> np.ndarray:
+    """Rows of a text column holding a control character (:data:`CONTROL_CHARACTERS`)."""
+    none = np.zeros(len(values), dtype=bool)
+    if values.empty or not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+        return none
+    try:
+        found = values.str.contains(CONTROL_CHARACTERS, regex=True, na=False)
+    except AttributeError:  # no text at all
+        return none
+    return found.to_numpy(dtype=bool)
+
+
+def find_non_finite(values: pd.Series) -> np.ndarray:
+    """Rows holding ``inf`` or ``-inf`` (nulls are not flagged)."""
+    if not pd.api.types.is_float_dtype(values.dtype):
+        return np.zeros(len(values), dtype=bool)
+    return np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+
+
+def find_out_of_range(values: pd.Series, limit: float) -> np.ndarray:
+    """Rows holding a finite number whose magnitude is ``limit`` or more."""
+    if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return np.zeros(len(values), dtype=bool)
+    x = np.abs(values.to_numpy(dtype="float64", na_value=np.nan))
+    return np.isfinite(x) & (x >= limit)
+
+
+#: What a ``non_finite`` violation says, and how to fix it.
+NON_FINITE_PROBLEM = "value that is not a finite number (inf, -inf, or too large such as 1e400)"
+NON_FINITE_HINT = "every number must be finite"
+CONTROL_PROBLEM = (
+    "text with a control character (NUL, ESC, DEL, ...; only tab and line breaks are allowed)"
+)
+CONTROL_HINT = "such values are rejected, not stripped: remove the characters in the export"
+
+
+def out_of_range_problem(limit: float, reason: str) -> str:
+    """What an ``out_of_range`` violation says (``limit`` from :attr:`ColumnSpec.limit`)."""
+    return f"value too large to use (its magnitude must stay below {magnitude(limit)}: {reason})"
+
+
+def magnitude(x: float) -> str:
+    """``1e16``, ``9.22e18``: a limit in short scientific notation."""
+    return f"{x:.3g}".replace("e+", "e")
 
 
 def check_empty(spec: TableSpec, df: pd.DataFrame, file: str) -> list[Violation]:
@@ -367,6 +519,171 @@ def check_text_utf8(spec: TableSpec, df: pd.DataFrame, file: str) -> list[Violat
             problem="text that is not valid UTF-8",
             hint="re-export the file as UTF-8",
             redact=True,
+        )
+        if v:
+            out.append(v)
+    return out
+
+
+def check_control_characters(spec: TableSpec, df: pd.DataFrame, file: str) -> list[Violation]:
+    """String columns may not hold control characters (rejected, never stripped).
+
+    Free-text columns are redacted; other values are shown escaped (``'a\\x00b'``).
+    """
+    out = []
+    for c in spec.columns:
+        if c.dtype != "string" or c.name not in df.columns:
+            continue
+        v = row_violation(
+            find_control_characters(df[c.name]),
+            table=spec.name,
+            file=file,
+            column=c.name,
+            rule="control_character",
+            problem=CONTROL_PROBLEM,
+            hint=CONTROL_HINT,
+            values=df[c.name],
+            redact=c.name in spec.text_columns,
+        )
+        if v:
+            out.append(v)
+    return out
+
+
+def check_numbers(spec: TableSpec, df: pd.DataFrame, file: str) -> list[Violation]:
+    """Numbers must be finite and below the magnitude later stages can represent."""
+    out = []
+    for c in spec.columns:
+        if not c.is_numeric or c.name not in df.columns:
+            continue
+        values = df[c.name]
+        limit = c.limit
+        found = [
+            row_violation(
+                find_non_finite(values),
+                table=spec.name,
+                file=file,
+                column=c.name,
+                rule="non_finite",
+                problem=NON_FINITE_PROBLEM,
+                hint=NON_FINITE_HINT,
+                values=values,
+            ),
+            None
+            if limit is None
+            else row_violation(
+                find_out_of_range(values, limit[0]),
+                table=spec.name,
+                file=file,
+                column=c.name,
+                rule="out_of_range",
+                problem=out_of_range_problem(*limit),
+                values=values,
+            ),
+        ]
+        out.extend(v for v in found if v)
+    return out
+
+
+@dataclass(frozen=True)
+class PlausibleRange:
+    """The believable values of one numeric column (``data.plausibility``).
+
+    Parameters
+    ----------
+    min, max
+        Inclusive bounds; ``None`` leaves that side open.
+    severity
+        ``"warning"`` (reported, ingest goes on; the default) or ``"error"``
+        (blocks ingest like any contract violation).
+    """
+
+    min: float | None = None
+    max: float | None = None
+    severity: str = WARNING
+
+    def outside(self, values: pd.Series) -> np.ndarray:
+        """Rows whose (non-null) value lies outside the range."""
+        x = values.to_numpy(dtype="float64", na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            low = x < self.min if self.min is not None else np.zeros(len(x), dtype=bool)
+            high = x > self.max if self.max is not None else np.zeros(len(x), dtype=bool)
+        return low | high
+
+    def text(self) -> str:
+        """``from 0 to 5000``, ``at most 5000``, ``at least 0``."""
+        if self.min is not None and self.max is not None:
+            return f"from {self.min:g} to {self.max:g}"
+        return f"at most {self.max:g}" if self.max is not None else f"at least {self.min:g}"
+
+
+def plausibility_from_config(
+    node: Mapping[str, Any] | None,
+) -> dict[str, dict[str, PlausibleRange]]:
+    """Parse ``data.plausibility`` (table -> column -> {min, max, severity}), rejecting typos.
+
+    Raises
+    ------
+    ValueError
+        On an unknown table or column, a column that is not numeric, an unknown
+        key or severity, a bound that is not a number, or min above max.
+    """
+    out: dict[str, dict[str, PlausibleRange]] = {}
+    for table, columns in (node or {}).items():
+        if table not in TABLES:
+            raise ValueError(f"data.plausibility: unknown table {table!r}; known: {list(TABLES)}")
+        spec = TABLES[table]
+        out[table] = {}
+        for column, bounds in (columns or {}).items():
+            where = f"data.plausibility.{table}.{column}"
+            if column not in spec.column_names or not spec.column(column).is_numeric:
+                numeric = [c.name for c in spec.columns if c.is_numeric]
+                raise ValueError(f"{where}: not a numeric column of {table!r}; numeric: {numeric}")
+            out[table][column] = _plausible_range(where, bounds or {})
+    return out
+
+
+def _plausible_range(where: str, bounds: Mapping[str, Any]) -> PlausibleRange:
+    unknown = set(bounds) - {"min", "max", "severity"}
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed: min, max, severity")
+    severity = str(bounds.get("severity", WARNING))
+    if severity not in SEVERITIES:
+        raise ValueError(f"{where}.severity must be one of {list(SEVERITIES)}, got {severity!r}")
+    values = {}
+    for key in ("min", "max"):
+        value = bounds.get(key)
+        if value is not None:
+            try:
+                values[key] = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}.{key} must be a number, got {value!r}") from None
+    if not values:
+        raise ValueError(f"{where}: give min, max or both")
+    if "min" in values and "max" in values and values["min"] > values["max"]:
+        raise ValueError(f"{where}: min {values['min']:g} is above max {values['max']:g}")
+    return PlausibleRange(values.get("min"), values.get("max"), severity)
+
+
+def check_plausibility(
+    spec: TableSpec, df: pd.DataFrame, file: str, ranges: Mapping[str, PlausibleRange]
+) -> list[Violation]:
+    """Values outside the configured believable range, as warnings or errors."""
+    out = []
+    for column, bounds in ranges.items():
+        if not _usable(df, column, "float"):
+            continue
+        setting = f"data.plausibility.{spec.name}.{column}"
+        v = row_violation(
+            bounds.outside(df[column]),
+            table=spec.name,
+            file=file,
+            column=column,
+            rule="implausible_value",
+            problem=f"implausible value (plausible: {bounds.text()}, {setting})",
+            hint="a warning: ingest goes on" if bounds.severity == WARNING else "",
+            values=df[column],
+            severity=bounds.severity,
         )
         if v:
             out.append(v)
@@ -509,6 +826,7 @@ def check_foreign_keys(
     file: str,
     tables: Mapping[str, pd.DataFrame],
     files: Mapping[str, str],
+    unreadable: Collection[str] = (),
 ) -> list[Violation]:
     """Each foreign key value must exist in the referenced table (nulls are allowed
     where the column is nullable; those are reported by the schema otherwise)."""
@@ -521,8 +839,8 @@ def check_foreign_keys(
         ref = tables.get(fk.ref_table)
         ref_file = files.get(fk.ref_table, f"{fk.ref_table} table")
         if ref is None:
-            if TABLES[fk.ref_table].required:
-                continue  # the missing required table is reported on its own
+            if TABLES[fk.ref_table].required or fk.ref_table in unreadable:
+                continue  # the missing or unreadable table is reported on its own
             problem = f"{fk.ref_column} of table {fk.ref_table!r}, which is absent"
             hint = "configure its file, or leave the column empty"
             bad = present
@@ -699,6 +1017,8 @@ def validate_tables(
     as_of: pd.Timestamp | str | None = None,
     platforms: Sequence[str] | None = PLATFORMS,
     source_columns: Mapping[str, Mapping[str, str]] | None = None,
+    plausibility: Mapping[str, Mapping[str, PlausibleRange]] | None = None,
+    unreadable: Collection[str] = (),
 ) -> ValidationReport:
     """Check canonical tables against every rule of their :class:`TableSpec`.
 
@@ -717,6 +1037,12 @@ def validate_tables(
     source_columns
         Table -> {canonical column: the user's column it was mapped from}, so
         that messages also name the column as the user knows it.
+    plausibility
+        Table -> {column: :class:`PlausibleRange`} (``data.plausibility``);
+        values outside are reported with the range's severity.
+    unreadable
+        Tables whose file is configured but could not be used (already
+        reported): references to them are not reported as to an absent table.
 
     Returns
     -------
@@ -741,15 +1067,17 @@ def validate_tables(
             check_empty(spec, df, file),
             check_columns(spec, df, file),
             check_text_utf8(spec, df, file),
+            check_control_characters(spec, df, file),
+            check_numbers(spec, df, file),
             check_schema(spec, df, file, platforms),
             check_primary_key(spec, df, file),
-            check_foreign_keys(spec, df, file, tables, files),
+            check_foreign_keys(spec, df, file, tables, files, unreadable),
             check_signup_order(spec, df, file, customers),
             check_future(spec, df, file, as_of_ts),
             *(rule(spec, df, file) for rule in _EXTRA_RULES.get(name, ())),
+            check_plausibility(spec, df, file, (plausibility or {}).get(name, {})),
         ]
-        for found in checks:
-            report.violations.extend(found)
+        report.violations.extend(_drop_reported_rows([v for found in checks for v in found]))
     if source_columns:
         report.violations = [_name_source_column(v, source_columns) for v in report.violations]
     return report
