@@ -6,6 +6,12 @@ CLI and the ``python -m`` entry points read the same configuration. With
 ``--params FILE`` a verb reads an already composed config instead (the
 ``params.yaml`` that ``dvc exp run`` writes; see dvc.yaml) and the overrides are
 plain ``key=value`` of that file.
+
+Errors the user fixes end as a message and an exit code, never as a traceback
+(see :mod:`socialcrm.errors`): 1 when the input data break their contract (the
+report: file, column, rule, count, example rows), 2 for a wrong command line or
+config (a misspelt override such as ``data.salz=x``). ``SOCIALCRM_DEBUG=1`` shows
+the traceback as well.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from socialcrm.config import compose, load_params
+from socialcrm.errors import ConfigError, exit_on_user_error
 
 app = typer.Typer(
     add_completion=False,
@@ -29,10 +36,15 @@ app = typer.Typer(
 )
 # Logs and pipes get wide lines: run ids and metric names stay whole.
 console = Console(width=None if sys.stdout.isatty() else 140)
+# Errors go to stderr (validate's report is its output and goes to stdout).
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 OVERRIDES = typer.Argument(None, help="Hydra overrides, e.g. data=synthetic_small seed=7")
 PATH_OPTION = typer.Option(
-    None, "--path", help="Validate a folder of canonical tables instead of data.raw_dir"
+    None,
+    "--path",
+    help="Validate a folder of canonical tables instead of data.raw_dir "
+    "(for a customer-table source such as data=telco: the table file instead of data.path)",
 )
 PARAMS_OPTION = typer.Option(
     None,
@@ -48,8 +60,40 @@ def _config(overrides: list[str] | None, params: Path | None):
     try:
         return load_params(params, overrides or [])
     except (FileNotFoundError, ValueError) as err:
-        console.print(f"[bold red]error:[/] {err}")
-        raise typer.Exit(code=2) from None
+        raise ConfigError(str(err)) from err
+
+
+def _is_customer_table(data_cfg) -> bool:
+    return data_cfg.get("source") == "customer_table"
+
+
+def _event_source(data_cfg, action: str):
+    """The event-table :class:`~socialcrm.data.load.DataSource` of ``data_cfg``.
+
+    Raises
+    ------
+    ConfigError
+        For a customer-table source (there are no event tables to ``action``) or a
+        data config that does not describe a source.
+    """
+    from socialcrm.data import load
+
+    if _is_customer_table(data_cfg):
+        raise ConfigError(
+            f"data={data_cfg.get('name')} is a customer table (data.source: customer_table): "
+            f"there is nothing to {action}. Training reads data.path directly "
+            f"(`socialcrm train data={data_cfg.get('name')}` with task.evaluation=cv, "
+            "e.g. experiment=telco); `socialcrm validate` checks the table."
+        )
+    try:
+        return load.DataSource.from_config(data_cfg)
+    except KeyError as err:
+        raise ConfigError(
+            f"data={data_cfg.get('name')}: data.{err.args[0]} is required for "
+            f"data.source: {data_cfg.get('source', 'synthetic')}"
+        ) from err
+    except ValueError as err:
+        raise ConfigError(f"data={data_cfg.get('name')}: {err}") from err
 
 
 @app.command()
@@ -57,8 +101,19 @@ def generate(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTI
     """Generate the synthetic Social CRM world (tables + truth/) into data.raw_dir."""
     from socialcrm.data.generate import run_generate
 
-    cfg = _config(overrides, params)
-    run_generate(cfg, console=console)
+    with exit_on_user_error(err_console):
+        cfg = _config(overrides, params)
+        _require_synthetic(cfg.data)
+        run_generate(cfg, console=console)
+
+
+def _require_synthetic(data_cfg) -> None:
+    if data_cfg.get("source") != "synthetic":
+        raise ConfigError(
+            f"data={data_cfg.get('name')} is not a synthetic data set "
+            f"(source={data_cfg.get('source')}); choose data=synthetic, data=synthetic_small "
+            "or data=synthetic_large"
+        )
 
 
 @app.command()
@@ -67,23 +122,38 @@ def validate(
     path: Path | None = PATH_OPTION,
     params: Path | None = PARAMS_OPTION,
 ) -> None:
-    """Check a data folder against the contracts and report every violation; writes nothing."""
+    """Check a data folder (or a customer table) against the contracts and report every
+    violation; writes nothing."""
+    with exit_on_user_error(console):
+        report = _validate(_config(overrides, params).data, path)
+        report.raise_if_failed()
+        report.render(console)
+
+
+def _validate(data_cfg, path: Path | None):
+    """The validation report of ``data_cfg`` (``path``: another folder, or table file)."""
     from socialcrm.data import load
 
-    cfg = _config(overrides, params)
-    source = load.DataSource.from_config(cfg.data)
+    if _is_customer_table(data_cfg):
+        from omegaconf import OmegaConf
+
+        from socialcrm.data.customer_table import validate_customer_table
+
+        node = OmegaConf.to_container(data_cfg, resolve=True)
+        if path is not None:
+            node["path"] = str(path)
+        return validate_customer_table(node)
+    source = _event_source(data_cfg, "validate")
     if path is not None:
         source = source.with_raw_dir(path)
-    report = load.validate_source(source)
-    report.render(console)
-    raise typer.Exit(code=0 if report.ok else 1)
+    return load.validate_source(source)
 
 
 @app.command()
 def ingest(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION) -> None:
     """Validate data.raw_dir and, only if it passes, write canonical tables to data.interim_dir."""
-
-    _ingest(_config(overrides, params).data)
+    with exit_on_user_error(err_console):
+        _ingest(_config(overrides, params).data)
 
 
 @app.command()
@@ -91,7 +161,15 @@ def features(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTI
     """Build point-in-time features and labels of the ingested data into features.output_dir."""
     from socialcrm.features.run import run_features
 
-    run_features(_config(overrides, params), console=console)
+    with exit_on_user_error(err_console):
+        cfg = _config(overrides, params)
+        _require_event_tables(cfg.data, "build features from")
+        run_features(cfg, console=console)
+
+
+def _require_event_tables(data_cfg, action: str) -> None:
+    if _is_customer_table(data_cfg):
+        _event_source(data_cfg, action)
 
 
 @app.command()
@@ -99,7 +177,10 @@ def report(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION
     """Write the Social CRM insight report to report.output_dir and log it to MLflow."""
     from socialcrm.reports.run import run_report
 
-    run_report(_config(overrides, params), console=console)
+    with exit_on_user_error(err_console):
+        cfg = _config(overrides, params)
+        _require_event_tables(cfg.data, "report on (the insight report reads event tables)")
+        run_report(cfg, console=console)
 
 
 TASK_OPTION = typer.Option(
@@ -119,16 +200,18 @@ def train(
     """Train, evaluate, log and register task with model on features (socialcrm.train);
     writes metrics and curves to train.outputs_dir for DVC."""
     from socialcrm.config import with_task
+    from socialcrm.data.customer_table import check_task
     from socialcrm.train import train as run_train
 
-    cfg = _config(overrides, params)
-    if task:
-        try:
-            cfg = with_task(cfg, task)
-        except ValueError as err:
-            console.print(f"[bold red]error:[/] {err}")
-            raise typer.Exit(code=2) from None
-    run_train(cfg, console=console)
+    with exit_on_user_error(err_console):
+        cfg = _config(overrides, params)
+        if task:
+            try:
+                cfg = with_task(cfg, task)
+            except ValueError as err:
+                raise ConfigError(str(err)) from err
+        check_task(cfg)
+        run_train(cfg, console=console)
 
 
 @app.command()
@@ -140,18 +223,20 @@ def run(overrides: list[str] = OVERRIDES) -> None:
     from socialcrm.reports.run import run_report
     from socialcrm.train import train
 
-    cfg = compose(overrides or [])
-    t0 = time.perf_counter()
-    if cfg.data.source == "synthetic":
-        run_generate(cfg, console=console)
-    _ingest(cfg.data)
-    run_features(cfg, console=console)
-    run_report(cfg, console=console)
-    # CLV first: the churn campaign values a saved customer at their registered CLV
-    outcomes = [
-        train(compose([*(overrides or []), f"task={task}"]), console=console)
-        for task in ("clv", "churn")
-    ]
+    with exit_on_user_error(err_console):
+        cfg = compose(overrides or [])
+        t0 = time.perf_counter()
+        _require_event_tables(cfg.data, "run the main job on")
+        if cfg.data.source == "synthetic":
+            run_generate(cfg, console=console)
+        _ingest(cfg.data)
+        run_features(cfg, console=console)
+        run_report(cfg, console=console)
+        # CLV first: the churn campaign values a saved customer at their registered CLV
+        outcomes = [
+            train(compose([*(overrides or []), f"task={task}"]), console=console)
+            for task in ("clv", "churn")
+        ]
     _print_training_summary(outcomes)
     console.print(f"[bold green]done[/] in {time.perf_counter() - t0:.1f} s")
     console.print("Open the MLflow UI with [bold]make ui[/] (http://127.0.0.1:5000)")
@@ -179,15 +264,11 @@ def _print_training_summary(outcomes) -> None:
 
 
 def _ingest(data_cfg) -> None:
-    """Validate and ingest one data config; on violations print them and exit 1."""
+    """Validate and ingest one data config (violations raise ``DataContractError``)."""
     from socialcrm.data import load
 
-    source = load.DataSource.from_config(data_cfg)
-    try:
-        rows = load.ingest(source)
-    except load.DataContractError as err:
-        err.report.render(console)
-        raise typer.Exit(code=1) from None
+    source = _event_source(data_cfg, "ingest")
+    rows = load.ingest(source, console=console)
     _print_rows("validated and ingested", rows)
     console.print(f"written to {source.interim_dir}")
 

@@ -26,6 +26,7 @@ from socialcrm.redact import (
     is_secret_key,
     redact,
     redact_override,
+    remember,
 )
 
 # Top-level keys every composed socialcrm config has (conf/config.yaml's defaults).
@@ -70,7 +71,17 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
         Root config file name without extension.
     """
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=list(overrides))
+        cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+    protect_secrets(cfg)
+    return cfg
+
+
+def protect_secrets(cfg: DictConfig) -> None:
+    """Keep ``cfg``'s secret values out of this process's error texts and log lines."""
+    values = config_secrets(cfg)[1]
+    remember(values)
+    for logger in (logging.getLogger(), logging.getLogger("mlflow")):
+        install_log_redaction(values, logger)
 
 
 def load_params(path: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
@@ -122,6 +133,7 @@ def load_params(path: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
         )
     if overrides:
         cfg = _apply_dotlist(cfg, overrides, path)
+    protect_secrets(cfg)
     return cfg
 
 
@@ -201,8 +213,7 @@ class RedactedHydraOutput(Callback):
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         task_cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
         extra, values = config_secrets(task_cfg)
-        install_log_redaction(values)
-        install_log_redaction(values, logging.getLogger("mlflow"))
+        protect_secrets(task_cfg)
         out = Path(config.hydra.runtime.output_dir) / self.subdir
         out.mkdir(parents=True, exist_ok=True)
         hydra_node = OmegaConf.to_container(config.hydra, resolve=False)

@@ -174,6 +174,21 @@ def redacted_container(cfg: Any, resolve: bool = True) -> Any:
     return redact(OmegaConf.to_container(cfg, resolve=resolve), extra, values)
 
 
+# Secret values this process has seen in a config: error texts are scrubbed of them.
+_KNOWN: set[str] = set()
+
+
+def remember(values: Iterable[str]) -> None:
+    """Add secret values (from a composed config) to those :func:`scrub_known` removes."""
+    _KNOWN.update(v for v in values if v and len(v) >= MIN_SCRUB_LENGTH)
+
+
+def scrub_known(text: str) -> str:
+    """``text`` without any secret this process knows (configs seen, secret env vars)."""
+    env = {os.environ[n] for n in SECRET_ENV_VARS if os.environ.get(n)}
+    return scrub(text, _KNOWN | env)
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that scrubs secret values from every record it passes."""
 

@@ -27,6 +27,7 @@ from rich.table import Table
 
 import socialcrm.config  # noqa: F401  (registers the ${project_root:} resolver)
 from socialcrm.data.io import atomic_dir
+from socialcrm.errors import exit_on_user_error, run_hydra_app
 from socialcrm.tasks.base import TaskResult
 
 
@@ -315,8 +316,13 @@ def _summary(cfg, task, result: TaskResult, run_id, registered, version, console
 
 @hydra.main(config_path="../../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    return run(cfg, console=Console())
+    from socialcrm.data.customer_table import check_task
+
+    # data errors end here, inside the job, as the report and exit code 1
+    with exit_on_user_error():
+        check_task(cfg)
+        return run(cfg, console=Console())
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_app(main)  # config and override errors: one paragraph, exit code 2

@@ -47,6 +47,7 @@ from rich.console import Console
 from rich.table import Table
 
 import socialcrm.config  # noqa: F401  (registers the ${project_root:} resolver)
+from socialcrm.errors import exit_on_user_error, run_hydra_app
 from socialcrm.tasks.base import TaskResult
 from socialcrm.train import load_features
 
@@ -471,8 +472,13 @@ def _summary(outcome: TuneOutcome, console: Console, alias: str) -> None:
 
 @hydra.main(config_path="../../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    return tune(cfg, console=Console()).best_value
+    from socialcrm.data.customer_table import check_task
+
+    # data errors end here, inside the job, as the report and exit code 1
+    with exit_on_user_error():
+        check_task(cfg)
+        return tune(cfg, console=Console()).best_value
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_app(main)  # config and override errors: one paragraph, exit code 2

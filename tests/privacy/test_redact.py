@@ -151,3 +151,21 @@ def test_a_params_file_with_a_salt_in_clear_is_refused(tmp_path):
     )
     with pytest.raises(ValueError, match=r"secret in clear \(data.salt\)"):
         load_params(bad)
+
+
+def test_error_messages_never_quote_the_salt(tmp_path):
+    """A path that happens to contain the salt is named in the error, with the salt cut out."""
+    from typer.testing import CliRunner
+
+    from socialcrm.cli import app
+
+    salt = "error-message-salt-5c4b3a"
+    missing = tmp_path / f"exports-{salt}"
+    result = CliRunner().invoke(
+        app,
+        ["validate", "data=own", f"data.raw_dir={missing}", f"data.salt={salt}",
+         f"paths.root_dir={tmp_path}"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "exports-" in result.output and REDACTED in result.output
+    assert salt not in result.output and salt[:12] not in result.output

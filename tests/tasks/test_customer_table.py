@@ -17,10 +17,15 @@ from socialcrm.data.customer_table import (
     CustomerTableError,
     CustomerTableSpec,
     build_customer_table,
+    check_customer_table,
+    check_task,
     derive_features,
     load_customer_table,
     read_raw,
+    validate_customer_table,
 )
+from socialcrm.data.validate import DataContractError
+from socialcrm.errors import ConfigError
 from socialcrm.train import load_features
 
 HEADER = "customerID,gender,tenure,MonthlyCharges,TotalCharges,Contract,Churn"
@@ -54,6 +59,13 @@ def config(path: Path, **extra) -> dict:
 
 def load(path: Path, **extra):
     return load_customer_table(config(path, **extra))
+
+
+def only(err: pytest.ExceptionInfo, rule: str):
+    """The single violation of ``rule`` in the error's report."""
+    found = err.value.report.find(rule)
+    assert len(found) == 1, err.value.report
+    return found[0]
 
 
 def test_loads_the_task_shape(tmp_path):
@@ -110,10 +122,10 @@ def test_blank_not_declared_is_an_error(tmp_path):
     path = write(tmp_path, ROWS)
     with pytest.raises(CustomerTableError) as err:
         load(path, missing={"all": [""]})
-    msg = str(err.value)
-    assert str(path) in msg
-    assert "column 'TotalCharges': 1 non-numeric value(s) [' '] at row 4" in msg
-    assert "data.missing.columns.TotalCharges" in msg
+    v = only(err, "wrong_type")
+    assert (v.file, v.column, v.count, v.examples) == (str(path), "TotalCharges", 1, [(4, "' '")])
+    assert v.message.startswith(f"{path}: column 'TotalCharges': value that is not a number")
+    assert "data.missing.columns.TotalCharges" in str(err.value)
 
 
 def test_empty_field_is_missing_by_default(tmp_path):
@@ -122,20 +134,24 @@ def test_empty_field_is_missing_by_default(tmp_path):
     assert np.isnan(frame.TotalCharges.iloc[3])
 
 
-@pytest.mark.parametrize("bad", ["abc", "NaN", "inf", "1,5"])
-def test_non_numeric_value_is_an_error(tmp_path, bad):
+@pytest.mark.parametrize(
+    ("bad", "rule"),
+    [("abc", "wrong_type"), ("1,5", "wrong_type"), ("NaN", "non_finite"), ("inf", "non_finite")],
+)
+def test_non_numeric_value_is_an_error(tmp_path, bad, rule):
     rows = list(ROWS)
     rows[1] = f'A-2,Male,34,"{bad}",1889.5,One year,No'
     path = write(tmp_path, rows)
-    with pytest.raises(CustomerTableError, match=re.escape(f"[{bad!r}] at row 2")) as err:
+    with pytest.raises(CustomerTableError) as err:
         load(path)
-    assert "column 'MonthlyCharges'" in str(err.value)
-    assert str(path) in str(err.value)
+    v = only(err, rule)
+    assert (v.file, v.column, v.examples) == (str(path), "MonthlyCharges", [(2, repr(bad))])
+    assert isinstance(err.value, DataContractError)  # the event tables' error and report
 
 
 def test_missing_file(tmp_path):
     path = tmp_path / "nope" / "t.csv"
-    with pytest.raises(FileNotFoundError, match=re.escape(f"{path}: customer table not found")):
+    with pytest.raises(CustomerTableError, match=re.escape(f"{path}: customer table not found")):
         load(path)
 
 
@@ -145,8 +161,9 @@ def test_missing_id_or_target_column(tmp_path, column, what):
     path = write(tmp_path, ROWS, header=header)
     with pytest.raises(CustomerTableError) as err:
         load(path)
-    assert f"column {column!r}: {what} column not found" in str(err.value)
-    assert str(path) in str(err.value)
+    v = only(err, "missing_column")
+    assert v.column == column and v.file == str(path)
+    assert f"column {column!r} (the {what} column, data.{what}.column) is not in" in v.message
 
 
 def test_unknown_target_values(tmp_path):
@@ -155,17 +172,17 @@ def test_unknown_target_values(tmp_path):
     rows[2] = rows[2].replace(",Yes", ",yes")
     with pytest.raises(CustomerTableError) as err:
         load(write(tmp_path, rows))
-    assert (
-        "column 'Churn': unknown target values ['Maybe', 'yes'] at rows 1, 3; "
-        "expected positive ['Yes'] or negative ['No']"
-    ) in str(err.value)
+    v = only(err, "invalid_value")
+    assert v.column == "Churn" and v.examples == [(1, "'Maybe'"), (3, "'yes'")]
+    assert "expected positive ['Yes'] or negative ['No']" in v.message
 
 
 def test_missing_target_value(tmp_path):
     rows = list(ROWS)
     rows[1] = rows[1].replace(",No", ",")
-    with pytest.raises(CustomerTableError, match="column 'Churn': missing target at row 2"):
+    with pytest.raises(CustomerTableError, match="column 'Churn': missing target in 1 row") as err:
         load(write(tmp_path, rows))
+    assert only(err, "missing_value").examples == [(2, "''")]
 
 
 def test_duplicate_ids_are_reported_without_the_ids(tmp_path):
@@ -173,16 +190,17 @@ def test_duplicate_ids_are_reported_without_the_ids(tmp_path):
     with pytest.raises(CustomerTableError) as err:
         load(write(tmp_path, rows))
     msg = str(err.value)
-    assert (
-        "column 'customerID': 1 duplicate id(s), one row per customer expected, at rows 1, 5" in msg
-    )
+    v = only(err, "duplicate_key")
+    assert [row for row, _ in v.examples] == [1, 5]
+    assert "column 'customerID': duplicate id (one row per customer expected) in 2 rows" in msg
     assert "A-1" not in msg  # identifiers never reach messages or logs
 
 
 def test_missing_id(tmp_path):
     rows = [*ROWS, ",Male,3,20.0,60.0,One year,No"]
-    with pytest.raises(CustomerTableError, match="column 'customerID': missing id at row 5"):
+    with pytest.raises(CustomerTableError, match="column 'customerID': missing id in 1 row") as err:
         load(write(tmp_path, rows))
+    assert only(err, "missing_value").examples == [(5, "<value not shown>")]
 
 
 def test_every_problem_is_listed_at_once(tmp_path):
@@ -191,13 +209,15 @@ def test_every_problem_is_listed_at_once(tmp_path):
     with pytest.raises(CustomerTableError) as err:
         load(write(tmp_path, rows))
     assert len(err.value.problems) == 2
-    assert "2 problem(s)" in str(err.value)
+    assert err.value.report.rules() == ["invalid_value", "wrong_type"]
+    assert "(2 violations)" in str(err.value)
 
 
 def test_undeclared_columns_are_an_error_unless_inferred(tmp_path):
     path = write(tmp_path, ROWS)
-    with pytest.raises(CustomerTableError, match=r"columns \['gender'\] are neither numeric"):
+    with pytest.raises(CustomerTableError, match=r"column 'gender' is neither numeric") as err:
         load(path, categorical=["Contract"])
+    assert only(err, "undeclared_column").column == "gender"
     _, manifest, _ = load(path, numeric=[], categorical=[], infer_types=True)
     types = {m["name"]: m["dtype"] for m in manifest if m["role"] == "feature"}
     assert types == {
@@ -210,8 +230,11 @@ def test_undeclared_columns_are_an_error_unless_inferred(tmp_path):
 
 
 def test_configured_column_not_in_file(tmp_path):
-    with pytest.raises(CustomerTableError, match=r"columns \['Tenure'\] are configured but not"):
+    with pytest.raises(CustomerTableError) as err:
         load(write(tmp_path, ROWS), numeric=["Tenure", "MonthlyCharges", "TotalCharges"])
+    v = only(err, "missing_column")
+    assert v.column == "Tenure"
+    assert "(configured in data.numeric) is not in the file; did you mean 'tenure'?" in v.message
 
 
 def test_drop_rename_and_hash(tmp_path):
@@ -230,10 +253,42 @@ def test_drop_rename_and_hash(tmp_path):
 
 
 def test_config_errors_name_the_key():
-    with pytest.raises(CustomerTableError, match=r"data.target.negative is required"):
+    with pytest.raises(ConfigError, match=r"data.target.negative is required"):
         CustomerTableSpec.from_config(
             {"path": "x.csv", "id": {"column": "i"}, "target": {"column": "y", "positive": ["1"]}}
         )
+    with pytest.raises(ConfigError, match=r"\['tenure'\] are listed as both data.numeric and"):
+        CustomerTableSpec.from_config(config(Path("x.csv"), categorical=["tenure"]))
+    with pytest.raises(ConfigError, match=r"values \['No'\] are both positive and negative"):
+        target = {"column": "Churn", "positive": ["Yes", "No"], "negative": ["No"]}
+        CustomerTableSpec.from_config(config(Path("x.csv"), target=target))
+
+
+def test_header_only_and_one_class_are_rejected_at_load(tmp_path):
+    with pytest.raises(CustomerTableError, match="the table has a header but no rows") as err:
+        load(write(tmp_path, []))
+    assert err.value.report.rules() == ["empty_table"]
+    rows = [r.replace(",Yes", ",No") for r in ROWS]
+    with pytest.raises(CustomerTableError, match=r"every row is negative \(\['No'\]\)") as err:
+        load(write(tmp_path, rows))
+    assert err.value.report.rules() == ["single_class"]
+
+
+def test_check_is_pure_and_validate_uses_the_same_rules(tmp_path):
+    rows = [*ROWS, "A-5,Male,3,x,60.0,One year,No"]
+    path = write(tmp_path, rows)
+    spec = CustomerTableSpec.from_config(config(path))
+    report = check_customer_table(read_raw(spec), spec, str(path))
+    assert report.rules() == ["wrong_type"] and report.tables == {"customer_table": 5}
+    assert validate_customer_table(config(path)).rules() == ["wrong_type"]
+    assert validate_customer_table(config(write(tmp_path, ROWS))).ok
+
+
+def test_check_task_needs_cross_validation():
+    check_task({"data": {"source": "customer_table"}, "task": {"evaluation": "cv"}})
+    check_task({"data": {"source": "synthetic"}, "task": {"evaluation": "time"}})
+    with pytest.raises(ConfigError, match=r"task\.evaluation=cv"):
+        check_task({"data": {"source": "customer_table", "name": "t"}, "task": {}})
 
 
 def test_derived_features():
@@ -289,7 +344,7 @@ def test_derived_features():
     ],
 )
 def test_derived_feature_errors(spec, message):
-    with pytest.raises(CustomerTableError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         derive_features(pd.DataFrame({"tenure": [1.0]}), spec, "t.csv")
 
 

@@ -11,12 +11,24 @@ no ``split`` column: tasks evaluate these tables by stratified K-fold CV
 
 File reading is at the edge (:func:`read_raw`, :func:`load_customer_table`);
 everything else is a pure function of the text table and the spec
-(:func:`build_customer_table`). Every field is read as text and parsed here, so
-that nothing becomes a silent null: a value in a numeric column that does not
-parse is an error unless it is declared missing (``missing.all`` for every
-column, ``missing.columns.<col>`` per column). Errors name the file, the column
-and the problem, with example rows (1 = the first row after the header); they
-never quote identifiers.
+(:func:`check_customer_table`, :func:`build_customer_table`). Every field is
+read as text and parsed here, so that nothing becomes a silent null: a value in
+a numeric column that does not parse is an error unless it is declared missing
+(``missing.all`` for every column, ``missing.columns.<col>`` per column).
+
+Problems with the data are reported in the same dialect as the event tables'
+contracts (:class:`~socialcrm.data.validate.ValidationReport`: file, column,
+rule, count, example rows, 1 = the first row after the header; identifiers are
+never shown) and raised as :class:`CustomerTableError`, a
+:class:`~socialcrm.data.validate.DataContractError`. Problems with the config
+raise :class:`~socialcrm.errors.ConfigError`.
+
+Rule ids
+--------
+``missing_file``, ``unreadable_file``, ``malformed_row``, ``empty_table``, ``duplicate_column``,
+``missing_column``, ``undeclared_column``, ``invalid_utf8``, ``missing_value``,
+``duplicate_key``, ``invalid_value``, ``single_class``, ``wrong_type``,
+``non_finite``.
 
 Derived features (``derived:``) are pure row-wise functions of the columns,
 computed before any split; fitted transforms (imputation, scaling, encoding)
@@ -26,6 +38,9 @@ inside each CV fold.
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -36,19 +51,42 @@ import numpy as np
 import pandas as pd
 
 from socialcrm.data.privacy import hash_identifiers, resolve_salt
+from socialcrm.data.validate import (
+    DataContractError,
+    ValidationReport,
+    Violation,
+    file_violation,
+    find_invalid_utf8,
+    row_violation,
+)
+from socialcrm.errors import ConfigError
 
 KEY = "customer_id"
-MAX_EXAMPLES = 5
+#: The table name in reports.
+TABLE = "customer_table"
+#: Leading bytes of files that are not UTF-8 delimited text, and what to do about them.
+_NOT_TEXT: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "is gzip-compressed: name it *.gz (read directly) or set data.read.compression"),
+    (b"PK\x03\x04", "is a ZIP archive (an Excel workbook?): export the sheet as CSV"),
+    (b"PAR1", "is a Parquet file: export it as CSV"),
+    (b"\xff\xfe\x00\x00", "is UTF-32 text: re-export it as UTF-8 or set data.read.encoding"),
+    (b"\xff\xfe", "is UTF-16 text: re-export it as UTF-8 or set data.read.encoding: utf-16"),
+    (b"\xfe\xff", "is UTF-16 text: re-export it as UTF-8 or set data.read.encoding: utf-16"),
+)
 
 
-class CustomerTableError(ValueError):
-    """The customer table (or its config) breaks the contract; the message lists every problem."""
+class CustomerTableError(DataContractError):
+    """The customer table breaks its contract; ``.report`` holds every violation."""
 
-    def __init__(self, source: str, problems: Sequence[str]):
-        self.source = source
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s)\n{lines}")
+    @property
+    def problems(self) -> list[str]:
+        """One message per violation."""
+        return [v.message for v in self.report.violations]
+
+
+def _fail(violations: Sequence[Violation], rows: int | None = None) -> CustomerTableError:
+    tables = {} if rows is None else {TABLE: rows}
+    return CustomerTableError(ValidationReport(list(violations), tables))
 
 
 @dataclass(frozen=True)
@@ -112,7 +150,13 @@ class CustomerTableSpec:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> CustomerTableSpec:
-        """Build the spec from the ``data`` config node (a DictConfig or a plain mapping)."""
+        """Build the spec from the ``data`` config node (a DictConfig or a plain mapping).
+
+        Raises
+        ------
+        ConfigError
+            Listing every missing or contradictory key.
+        """
         try:
             from omegaconf import DictConfig, OmegaConf
 
@@ -121,20 +165,11 @@ class CustomerTableSpec:
         except ImportError:  # pragma: no cover - omegaconf ships with hydra
             pass
         name = cfg.get("name", "customer_table")
-        problems = []
-        for key in ("path", "id", "target"):
-            if not cfg.get(key):
-                problems.append(f"data.{key} is required")
-        target = cfg.get("target") or {}
-        ident = cfg.get("id") or {}
-        if cfg.get("id") and not ident.get("column"):
-            problems.append("data.id.column is required")
-        if cfg.get("target"):
-            for key in ("column", "positive", "negative"):
-                if not target.get(key):
-                    problems.append(f"data.target.{key} is required")
+        problems = config_problems(cfg)
         if problems:
-            raise CustomerTableError(f"data config {name!r}", problems)
+            lines = "\n".join(f"  - {p}" for p in problems)
+            raise ConfigError(f"data config {name!r}: {len(problems)} problem(s)\n{lines}")
+        target, ident = cfg["target"], cfg["id"]
         missing = cfg.get("missing") or {}
         return cls(
             path=Path(cfg["path"]),
@@ -159,42 +194,457 @@ class CustomerTableSpec:
         )
 
 
+def config_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """Every missing or contradictory key of a ``source: customer_table`` data config."""
+    problems = [f"data.{key} is required" for key in ("path", "id", "target") if not cfg.get(key)]
+    ident, target = cfg.get("id"), cfg.get("target")
+    for key, node, required in (
+        ("id", ident, ("column",)),
+        ("target", target, ("column", "positive", "negative")),
+    ):
+        if not node:
+            continue
+        if not isinstance(node, Mapping):
+            problems.append(f"data.{key} must be a mapping with {', '.join(required)}")
+            continue
+        problems += [f"data.{key}.{k} is required" for k in required if not node.get(k)]
+    if isinstance(target, Mapping) and target.get("positive") and target.get("negative"):
+        both = sorted(set(_texts(target["positive"])) & set(_texts(target["negative"])))
+        if both:
+            problems.append(f"data.target: values {both} are both positive and negative")
+    both = sorted(set(cfg.get("numeric") or ()) & set(cfg.get("categorical") or ()))
+    if both:
+        problems.append(f"columns {both} are listed as both data.numeric and data.categorical")
+    return problems
+
+
 def _texts(values: Any) -> tuple[str, ...]:
     if isinstance(values, str | int | float | bool):
         values = [values]
     return tuple(str(v) for v in values)
 
 
-def _rows(mask: pd.Series | np.ndarray) -> str:
-    """``rows 3, 8, 11 (of 40)``: 1-based data rows (1 = the first row after the header)."""
-    idx = np.flatnonzero(np.asarray(mask)) + 1
-    shown = ", ".join(str(i) for i in idx[:MAX_EXAMPLES])
-    more = f" (of {len(idx)})" if len(idx) > MAX_EXAMPLES else ""
-    return f"row{'s' if len(idx) > 1 else ''} {shown}{more}"
-
-
 # -- the edge: reading --------------------------------------------------------------
 def read_raw(spec: CustomerTableSpec) -> pd.DataFrame:
-    """Read the file with every field as text (no value is turned into a null here)."""
+    """Read the file with every field as text (no value is turned into a null here).
+
+    Text that is not valid UTF-8 survives as lone surrogates, so that
+    :func:`check_customer_table` can name its rows.
+
+    Raises
+    ------
+    CustomerTableError
+        If the file is missing, a folder, empty, not delimited UTF-8 text, or
+        names a column twice in its header.
+    ConfigError
+        If ``data.read`` holds an option ``pandas.read_csv`` does not take.
+    """
     path = Path(spec.path)
+    file = str(path)
+    if not path.exists():
+        raise _file_error(
+            file,
+            "missing_file",
+            "customer table not found (data.path; shared data sets live under "
+            "paths.shared_data_dir: set $SOCIALCRM_SHARED_DATA or paths.shared_data_dir=...)",
+        )
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: customer table not found (data.path; shared data sets live under "
-            "paths.shared_data_dir, set $SOCIALCRM_SHARED_DATA or paths.shared_data_dir=...)"
+        raise _file_error(
+            file, "unreadable_file", "is a folder, not a file: data.path must name the table"
         )
     options = {**spec.read, "dtype": str, "keep_default_na": False, "na_filter": False}
     try:
+        raw = _read_text(path, options)
+        header = _header(path, options)
+    except CustomerTableError:
+        raise
+    except TypeError as e:  # an option read_csv does not take
+        raise ConfigError(f"data.read {dict(spec.read)}: {e}") from e
+    except pd.errors.EmptyDataError as e:
+        raise _file_error(file, "empty_table", "the file is empty (no header, no rows)") from e
+    except pd.errors.ParserError as e:
+        raise _parser_error(file, e, spec.read) from e
+    except (OSError, EOFError, ValueError) as e:  # bad compression, unknown encoding, ...
+        raise _file_error(file, "unreadable_file", f"cannot be read ({_first_line(e)})") from e
+    duplicates = duplicate_columns(header, file)
+    if duplicates:
+        raise _fail(duplicates)
+    return raw
+
+
+def _read_text(path: Path, options: Mapping[str, Any]) -> pd.DataFrame:
+    try:
         return pd.read_csv(path, **options)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise CustomerTableError(str(path), [f"cannot be read as a table: {e}"]) from e
+    except UnicodeDecodeError:
+        if "encoding" not in options:
+            problem = _not_text(path)
+            if problem:
+                raise _file_error(str(path), "unreadable_file", problem) from None
+        # mostly UTF-8 with some bad bytes: keep each as a lone surrogate to name the rows
+        # (dtype object: pandas' str conversion would encode the surrogates and fail)
+        lenient = {**options, "encoding_errors": "surrogateescape", "dtype": object}
+        return pd.read_csv(path, **lenient)
+
+
+def _header(path: Path, options: Mapping[str, Any]) -> list[str] | None:
+    """The header row as written (pandas renames a repeated name ``x`` to ``x.1``)."""
+    if "names" in options or "header" in options:
+        return None
+    lenient = {"encoding_errors": "surrogateescape", "dtype": object}
+    first = pd.read_csv(path, **{**options, "header": None, "nrows": 1, **lenient})
+    return [str(v) for v in first.iloc[0]] if len(first) else None
+
+
+def _not_text(path: Path) -> str | None:
+    """Why the file is not UTF-8 delimited text, from its first bytes (``None``: it may be)."""
+    with path.open("rb") as f:
+        head = f.read(8)
+    return next((why for magic, why in _NOT_TEXT if head.startswith(magic)), None)
+
+
+def _parser_error(file: str, err: Exception, read: Mapping[str, Any]) -> CustomerTableError:
+    """The tokenizer's complaint as a violation naming the data row (pandas counts the
+    header as line 1; with options that skip lines the row is unknown)."""
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
+    if found is None or {"skiprows", "header", "comment", "skipfooter"} & set(read):
+        return _file_error(
+            file,
+            "unreadable_file",
+            f"cannot be read as a delimited table ({_first_line(err)}); "
+            "check the file or data.read (sep, quotechar, ...)",
+        )
+    expected, line, saw = (int(g) for g in found.groups())
+    return _file_error(
+        file,
+        "malformed_row",
+        f"row {line - 1} has {saw} fields where the header has {expected} (the first such row; "
+        "an unquoted separator in a value?): fix the file or data.read (sep, quotechar)",
+    )
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _file_error(file: str, rule: str, problem: str) -> CustomerTableError:
+    return _fail([file_violation(table=TABLE, file=file, rule=rule, message=f"{file}: {problem}")])
 
 
 def load_customer_table(data_cfg: Mapping[str, Any]) -> tuple[pd.DataFrame, list[dict], Path]:
-    """Read and map the customer table of ``data_cfg``: ``(frame, manifest, path)``."""
+    """Read and map the customer table of ``data_cfg``: ``(frame, manifest, path)``.
+
+    Raises
+    ------
+    CustomerTableError
+        With the report of every broken rule (nothing is half-loaded).
+    ConfigError
+        If the config itself is wrong.
+    """
     spec = CustomerTableSpec.from_config(data_cfg)
     raw = read_raw(spec)
     frame, manifest = build_customer_table(raw, spec, source=str(spec.path))
     return frame, manifest, Path(spec.path)
+
+
+def validate_customer_table(data_cfg: Mapping[str, Any]) -> ValidationReport:
+    """Check the customer table of ``data_cfg`` exactly as training loads it; writes nothing.
+
+    Returns
+    -------
+    ValidationReport
+        Every violation, or none and the row count.
+
+    Raises
+    ------
+    ConfigError
+        If the config itself is wrong.
+    """
+    try:
+        frame, _, _ = load_customer_table(data_cfg)
+    except CustomerTableError as err:
+        return err.report
+    return ValidationReport(tables={TABLE: len(frame)})
+
+
+def check_task(cfg: Mapping[str, Any]) -> None:
+    """A customer table has no time and no split: only a task evaluated by CV can train on it.
+
+    Parameters
+    ----------
+    cfg
+        The composed root config.
+
+    Raises
+    ------
+    ConfigError
+        For ``data.source: customer_table`` with a task that is not ``evaluation: cv``.
+    """
+    data, task = cfg["data"], cfg["task"]
+    if data.get("source") != "customer_table" or task.get("evaluation") == "cv":
+        return
+    raise ConfigError(
+        f"data={data.get('name')} is one customer table without time, so there are no "
+        "cutoffs to split by: train it with a task evaluated by cross-validation "
+        "(task=churn task.evaluation=cv; experiment=telco sets it with its feature groups)"
+    )
+
+
+# -- pure checks ----------------------------------------------------------------------
+def duplicate_columns(header: Sequence[str] | None, file: str) -> list[Violation]:
+    """A column name written more than once in the header (pandas would rename the copies)."""
+    if not header:
+        return []
+    out = []
+    for name, n in Counter(header).items():
+        if n > 1:
+            where = ", ".join(str(i + 1) for i, h in enumerate(header) if h == name)
+            message = (
+                f"{file}: column {name!r} appears {n} times in the header (positions {where}); "
+                "every column needs its own name"
+            )
+            out.append(
+                file_violation(
+                    table=TABLE, file=file, rule="duplicate_column", message=message, column=name
+                )
+            )
+    return out
+
+
+def _configured_columns(spec: CustomerTableSpec) -> dict[str, str]:
+    """File column -> the config key that names it (first key wins)."""
+    keys: dict[str, str] = {}
+    for key, cols in (
+        ("data.numeric", spec.numeric),
+        ("data.categorical", spec.categorical),
+        ("data.drop", spec.drop),
+        ("data.rename", spec.rename),
+        ("data.missing.columns", spec.missing_columns),
+    ):
+        for c in cols:
+            keys.setdefault(str(c), key)
+    return keys
+
+
+def check_columns(raw: pd.DataFrame, spec: CustomerTableSpec, file: str) -> list[Violation]:
+    """The id, the target and every configured column are in the file; none is undeclared."""
+    cols = [str(c) for c in raw.columns]
+    out = []
+    for col, what in (
+        (spec.id_column, "the id column, data.id.column"),
+        (spec.target_column, "the target column, data.target.column"),
+        *((c, f"configured in {key}") for c, key in _configured_columns(spec).items()),
+    ):
+        if col not in raw.columns:
+            close = difflib.get_close_matches(col, cols, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"the file has {cols}"
+            message = f"{file}: column {col!r} ({what}) is not in the file; {hint}"
+            out.append(
+                file_violation(
+                    table=TABLE, file=file, rule="missing_column", message=message, column=col
+                )
+            )
+    if not spec.infer_types:
+        for col in feature_columns(raw, spec):
+            if col not in spec.numeric and col not in spec.categorical:
+                message = (
+                    f"{file}: column {col!r} is neither numeric nor categorical: list it under "
+                    "data.numeric or data.categorical, drop it (data.drop), "
+                    "or set data.infer_types: true"
+                )
+                out.append(
+                    file_violation(
+                        table=TABLE,
+                        file=file,
+                        rule="undeclared_column",
+                        message=message,
+                        column=col,
+                    )
+                )
+    return out
+
+
+def feature_columns(raw: pd.DataFrame, spec: CustomerTableSpec) -> list[str]:
+    """File columns that become features (all but the id, the target and dropped ones)."""
+    return [c for c in raw.columns if c not in (spec.id_column, spec.target_column, *spec.drop)]
+
+
+def check_ids(
+    ids: pd.Series, missing: np.ndarray, spec: CustomerTableSpec, file: str
+) -> list[Violation]:
+    """Every row has an id and no id repeats; ids are never shown."""
+    col = spec.id_column
+    dup = ids.duplicated(keep=False).to_numpy() & ~missing
+    n_ids = ids[dup].nunique()
+    found = [
+        row_violation(
+            missing, table=TABLE, file=file, column=col, rule="missing_value",
+            problem="missing id", redact=True,
+        ),
+        row_violation(
+            dup, table=TABLE, file=file, column=col, rule="duplicate_key",
+            problem="duplicate id (one row per customer expected)",
+            hint=f"{n_ids} id{'s appear' if n_ids != 1 else ' appears'} more than once",
+            redact=True,
+        ),
+    ]  # fmt: skip
+    return [v for v in found if v]
+
+
+def check_target(
+    values: pd.Series,
+    missing: np.ndarray,
+    spec: CustomerTableSpec,
+    file: str,
+    skip: np.ndarray | None = None,
+) -> list[Violation]:
+    """Every row has a target value that is one of ``positive`` or ``negative``; both occur.
+
+    Rows in ``skip`` (already reported, e.g. undecodable text) are not checked.
+    """
+    col = spec.target_column
+    pos, neg = set(spec.positive), set(spec.negative)
+    skip = np.zeros(len(values), dtype=bool) if skip is None else skip
+    missing = missing & ~skip
+    unknown = ~values.isin(pos | neg).to_numpy() & ~missing & ~skip
+    expected = f"expected positive {sorted(pos)} or negative {sorted(neg)} (data.target)"
+    found = [
+        row_violation(
+            missing, table=TABLE, file=file, column=col, rule="missing_value",
+            problem="missing target", hint=expected, values=values,
+        ),
+        row_violation(
+            unknown, table=TABLE, file=file, column=col, rule="invalid_value",
+            problem="unknown target value", hint=expected, values=values,
+        ),
+    ]  # fmt: skip
+    out = [v for v in found if v]
+    is_pos = values.isin(pos).to_numpy()
+    if not out and not skip.any() and len(values) and (is_pos.all() or not is_pos.any()):
+        which, seen = ("positive", pos) if is_pos.all() else ("negative", neg)
+        message = (
+            f"{file}: column {col!r}: every row is {which} ({sorted(seen)}); "
+            "a model needs both outcomes to learn from"
+        )
+        out.append(
+            file_violation(table=TABLE, file=file, rule="single_class", message=message, column=col)
+        )
+    return out
+
+
+def _to_numbers(values: pd.Series, missing: np.ndarray) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Parsed numbers (NaN where missing or bad), values that are not numbers, non-finite ones."""
+    parsed = pd.to_numeric(values.mask(missing), errors="coerce").astype("float64")
+    nan_text = values.str.strip().str.lower().str.lstrip("+-").eq("nan").to_numpy()
+    number = parsed.to_numpy()
+    not_number = ~missing & np.isnan(number) & ~nan_text
+    non_finite = ~missing & ~np.isfinite(number) & ~not_number
+    return parsed.mask(not_number | non_finite), not_number, non_finite
+
+
+def _parses_as_numbers(values: pd.Series, missing: np.ndarray) -> bool:
+    _, not_number, non_finite = _to_numbers(values, missing)
+    return not (not_number | non_finite).any() and not missing.all()
+
+
+def check_numeric(
+    values: pd.Series, missing: np.ndarray, col: str, spec: CustomerTableSpec, file: str
+) -> tuple[pd.Series, list[Violation]]:
+    """The column parsed as float, and its values that are not finite numbers."""
+    parsed, not_number, non_finite = _to_numbers(values, missing)
+    declare = (
+        f"declare such values missing (data.missing.columns.{col}); "
+        f"missing now: {list(_missing_tokens(spec, col))}"
+    )
+    found = [
+        row_violation(
+            not_number, table=TABLE, file=file, column=col, rule="wrong_type",
+            problem="value that is not a number", hint=f"fix the file or {declare}",
+            values=values,
+        ),
+        row_violation(
+            non_finite, table=TABLE, file=file, column=col, rule="non_finite",
+            problem="number that is not finite (inf or NaN)",
+            hint=f"write an empty field for a missing value or {declare}", values=values,
+        ),
+    ]  # fmt: skip
+    return parsed, [v for v in found if v]
+
+
+def check_utf8(texts: Mapping[str, pd.Series]) -> dict[str, np.ndarray]:
+    """Rows per column holding bytes that were not valid UTF-8 (values are never shown)."""
+    return {c: find_invalid_utf8(v) for c, v in texts.items()}
+
+
+def _utf8_violations(bad: Mapping[str, np.ndarray], file: str) -> list[Violation]:
+    found = [
+        row_violation(
+            mask, table=TABLE, file=file, column=c, rule="invalid_utf8",
+            problem="text that is not valid UTF-8",
+            hint="re-export the file as UTF-8 or set data.read.encoding", redact=True,
+        )
+        for c, mask in bad.items()
+    ]  # fmt: skip
+    return [v for v in found if v]
+
+
+def check_customer_table(
+    raw: pd.DataFrame, spec: CustomerTableSpec, file: str = "customer table"
+) -> ValidationReport:
+    """Every rule of the customer table on the text table as read (pure).
+
+    Parameters
+    ----------
+    raw
+        The file as read: every field text, nothing converted to null.
+    spec
+        What the columns are.
+    file
+        Names the file in messages.
+
+    Returns
+    -------
+    ValidationReport
+        Every violation (``.ok`` if none) and the row count.
+    """
+    return ValidationReport(_check(raw.reset_index(drop=True), spec, file)[1], {TABLE: len(raw)})
+
+
+def _check(
+    raw: pd.DataFrame, spec: CustomerTableSpec, file: str
+) -> tuple[dict[str, Any], list[Violation]]:
+    """The parsed pieces (ids, label, numeric and categorical features) and every violation."""
+    violations: list[Violation] = []
+    if raw.empty:
+        message = f"{file}: the table has a header but no rows"
+        violations.append(
+            file_violation(table=TABLE, file=file, rule="empty_table", message=message)
+        )
+    violations += check_columns(raw, spec, file)
+    # object, not pandas' string dtype: it cannot hold the surrogates of undecodable bytes
+    texts = {c: raw[c].astype(object) for c in raw.columns}
+    bad_utf8 = check_utf8(texts)
+    violations += _utf8_violations(bad_utf8, file)
+    # rows with undecodable bytes are reported once, as invalid_utf8
+    declared = {c: texts[c].isin(_missing_tokens(spec, c)).to_numpy() for c in texts}
+    missing = {c: declared[c] | bad_utf8[c] for c in texts}
+    parts: dict[str, Any] = {"texts": texts, "missing": missing, "numeric": {}, "categorical": {}}
+    if spec.id_column in texts:
+        violations += check_ids(texts[spec.id_column], missing[spec.id_column], spec, file)
+    if spec.target_column in texts:
+        col = spec.target_column
+        violations += check_target(texts[col], declared[col], spec, file, skip=bad_utf8[col])
+        parts["label"] = texts[col].isin(spec.positive).to_numpy().astype("int64")
+    for c in feature_columns(raw, spec):
+        if c in spec.numeric or (
+            c not in spec.categorical
+            and spec.infer_types
+            and _parses_as_numbers(texts[c], missing[c])
+        ):
+            parts["numeric"][c], found = check_numeric(texts[c], missing[c], c, spec, file)
+            violations += found
+        elif c in spec.categorical or spec.infer_types:
+            parts["categorical"][c] = texts[c].mask(missing[c]).astype(object)
+    return parts, violations
 
 
 # -- pure transformation ------------------------------------------------------------
@@ -215,77 +665,25 @@ def build_customer_table(
     Raises
     ------
     CustomerTableError
-        Listing every problem: missing id or target column, missing or duplicate
-        ids, missing or unknown target values, undeclared columns, values that
-        do not parse in a numeric column, bad derived-feature specs.
+        With every broken rule of :func:`check_customer_table` (and ids that
+        hashing would merge).
+    ConfigError
+        If renamed or derived feature names collide, or a derived feature is
+        misconfigured.
     """
     raw = raw.reset_index(drop=True)
-    cols = list(raw.columns)
-    problems: list[str] = []
-    for what, col in (("id", spec.id_column), ("target", spec.target_column)):
-        if col not in raw.columns:
-            problems.append(f"column {col!r}: {what} column not found (columns: {cols})")
-    declared = [*spec.numeric, *spec.categorical, *spec.drop, *spec.rename, *spec.missing_columns]
-    unknown = [c for c in dict.fromkeys(declared) if c not in raw.columns]
-    if unknown:
-        problems.append(f"columns {unknown} are configured but not in the file (columns: {cols})")
-    both = sorted(set(spec.numeric) & set(spec.categorical))
-    if both:
-        problems.append(f"columns {both} are listed as both numeric and categorical")
-    if problems:
-        raise CustomerTableError(source, problems)
-
-    texts = {c: raw[c].astype(str) for c in cols}
-    missing = {c: texts[c].isin(_missing_tokens(spec, c)).to_numpy() for c in cols}
-
-    ids = texts[spec.id_column]
-    id_missing = missing[spec.id_column]
-    if id_missing.any():
-        problems.append(f"column {spec.id_column!r}: missing id at {_rows(id_missing)}")
-    dup = ids.duplicated(keep=False).to_numpy() & ~id_missing
-    if dup.any():
-        n = ids[dup].nunique()
-        problems.append(
-            f"column {spec.id_column!r}: {n} duplicate id(s), one row per customer expected, "
-            f"at {_rows(dup)}"
-        )
-
-    label = _label(texts[spec.target_column], missing[spec.target_column], spec, problems)
-
-    features = [c for c in cols if c not in (spec.id_column, spec.target_column, *spec.drop)]
-    numeric, categorical = [], []
-    undeclared = []
-    for c in features:
-        if c in spec.numeric:
-            numeric.append(c)
-        elif c in spec.categorical:
-            categorical.append(c)
-        elif spec.infer_types:
-            (numeric if _parses_as_numbers(texts[c], missing[c]) else categorical).append(c)
-        else:
-            undeclared.append(c)
-    if undeclared:
-        problems.append(
-            f"columns {undeclared} are neither numeric nor categorical: list them under "
-            "numeric/categorical, drop them, or set infer_types: true"
-        )
-
-    out: dict[str, pd.Series] = {}
-    for c in numeric:
-        out[c] = _numeric(texts[c], missing[c], c, spec, problems)
-    for c in categorical:
-        out[c] = texts[c].mask(missing[c]).astype(object)
-    if problems:
-        raise CustomerTableError(source, problems)
-
+    parts, violations = _check(raw, spec, source)
+    if violations:
+        raise _fail(violations, len(raw))
+    numeric, categorical = parts["numeric"], parts["categorical"]
     names = {c: str(spec.rename.get(c, c)) for c in [*numeric, *categorical]}
     clash = sorted(
         {n for n in names.values() if list(names.values()).count(n) > 1}
         | {n for n in names.values() if n in (KEY, spec.label)}
     )
     if clash:
-        raise CustomerTableError(source, [f"feature names {clash} collide (check data.rename)"])
-    table = pd.DataFrame({names[c]: out[c] for c in [*numeric, *categorical]})
+        raise ConfigError(f"data.rename: feature names {clash} collide (or are reserved)")
+    table = pd.DataFrame({names[c]: v for c, v in {**numeric, **categorical}.items()})
     manifest = [
         _spec(names[c], spec.group, spec.descriptions.get(names[c], c), "float") for c in numeric
     ] + [
@@ -296,26 +694,15 @@ def build_customer_table(
     derived, derived_manifest = derive_features(table, spec.derived, source)
     reserved = sorted(set(derived.columns) & {KEY, spec.label})
     if reserved:
-        raise CustomerTableError(source, [f"derived features {reserved} use a reserved name"])
-    key = (
-        hash_identifiers(ids, "handle", resolve_salt(spec.salt))
-        if spec.hash_ids
-        else ids.to_numpy(dtype=object)
-    )
-    if spec.hash_ids and pd.Series(key).duplicated().any():
-        raise CustomerTableError(
-            source,
-            [
-                f"column {spec.id_column!r}: ids differ only in case or a leading '@'; "
-                "hashing (data.id.hash) would merge them"
-            ],
-        )
+        raise ConfigError(f"data.derived: features {reserved} use a reserved name")
+    ids = parts["texts"][spec.id_column]
+    key = _keys(ids, spec, source)
     frame = pd.concat(
         [
             pd.DataFrame({KEY: key}),
             table,
             derived,
-            pd.DataFrame({spec.label: label}),
+            pd.DataFrame({spec.label: parts["label"]}),
         ],
         axis=1,
     )
@@ -332,60 +719,28 @@ def build_customer_table(
     return frame, manifest
 
 
+def _keys(ids: pd.Series, spec: CustomerTableSpec, file: str) -> np.ndarray:
+    """The ``customer_id`` values: the ids, or their salted hashes (which must stay unique)."""
+    if not spec.hash_ids:
+        return ids.to_numpy(dtype=object)
+    key = hash_identifiers(ids, "handle", resolve_salt(spec.salt))
+    merged = pd.Series(key).duplicated(keep=False).to_numpy()
+    v = row_violation(
+        merged, table=TABLE, file=file, column=spec.id_column, rule="duplicate_key",
+        problem="ids that differ only in case or a leading '@'",
+        hint="hashing (data.id.hash) would merge them", redact=True,
+    )  # fmt: skip
+    if v:
+        raise _fail([v], len(ids))
+    return key
+
+
 def _spec(name: str, group: str, description: str, dtype: str, role: str = "feature") -> dict:
     return {"name": name, "group": group, "description": description, "dtype": dtype, "role": role}
 
 
 def _missing_tokens(spec: CustomerTableSpec, column: str) -> list[str]:
     return [*spec.missing_all, *spec.missing_columns.get(column, ())]
-
-
-def _label(
-    values: pd.Series, missing: np.ndarray, spec: CustomerTableSpec, problems: list[str]
-) -> np.ndarray:
-    """Map target values to 1/0; missing or unknown values are problems."""
-    col = spec.target_column
-    pos, neg = set(spec.positive), set(spec.negative)
-    if pos & neg:
-        problems.append(
-            f"column {col!r}: values {sorted(pos & neg)} are both positive and negative"
-        )
-    if missing.any():
-        problems.append(f"column {col!r}: missing target at {_rows(missing)}")
-    unknown = ~values.isin(pos | neg).to_numpy() & ~missing
-    if unknown.any():
-        seen = list(dict.fromkeys(values[unknown]))[:MAX_EXAMPLES]
-        problems.append(
-            f"column {col!r}: unknown target values {seen} at {_rows(unknown)}; "
-            f"expected positive {sorted(pos)} or negative {sorted(neg)}"
-        )
-    return values.isin(pos).to_numpy().astype("int64")
-
-
-def _to_numbers(values: pd.Series, missing: np.ndarray) -> tuple[pd.Series, np.ndarray]:
-    """Parsed numbers (NaN where missing) and where a non-missing value failed to parse."""
-    parsed = pd.to_numeric(values.mask(missing), errors="coerce").astype("float64")
-    bad = (~missing) & ~np.isfinite(parsed.to_numpy())
-    return parsed.mask(bad), bad
-
-
-def _parses_as_numbers(values: pd.Series, missing: np.ndarray) -> bool:
-    _, bad = _to_numbers(values, missing)
-    return not bad.any() and not missing.all()
-
-
-def _numeric(
-    values: pd.Series, missing: np.ndarray, col: str, spec: CustomerTableSpec, problems: list[str]
-) -> pd.Series:
-    parsed, bad = _to_numbers(values, missing)
-    if bad.any():
-        seen = list(dict.fromkeys(values[bad]))[:MAX_EXAMPLES]
-        problems.append(
-            f"column {col!r}: {int(bad.sum())} non-numeric value(s) {seen} at {_rows(bad)}; "
-            f"fix the file or declare them missing (data.missing.columns.{col}); "
-            f"missing now: {_missing_tokens(spec, col)}"
-        )
-    return parsed
 
 
 # -- derived features ---------------------------------------------------------------
@@ -539,5 +894,6 @@ def derive_features(
             )
         )
     if problems:
-        raise CustomerTableError(source, problems)
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"data.derived ({source}): {len(problems)} problem(s)\n{lines}")
     return pd.DataFrame(out, index=table.index), manifest
