@@ -1,4 +1,5 @@
-"""SHAP explanations: additivity (base + contributions == margin) and reason codes."""
+"""SHAP explanations: additivity (base + contributions == margin), reason codes and
+the synthetic background that travels with a deployed model."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import pandas as pd
 import pytest
 
 from socialcrm.config import compose
-from socialcrm.explain.shap_values import explain, global_importance, reason_codes
+from socialcrm.explain.shap_values import (
+    empty_reasons,
+    explain,
+    global_importance,
+    reason_codes,
+    synthetic_background,
+)
 from socialcrm.models.factory import build_pipeline
 
 NUMERIC = ["risk", "noise", "tenure"]
@@ -77,3 +84,60 @@ def test_reason_codes_name_the_largest_contributions(data):
     missing = rows.risk.isna().to_numpy()
     risk_reasons = reasons[missing].apply(lambda r: [s for s in r if s.startswith("risk")], axis=1)
     assert all(s.startswith("risk = missing") for ss in risk_reasons for s in ss)
+
+
+def _row_keys(rows: pd.DataFrame) -> set[tuple]:
+    return set(rows.astype(object).fillna("<NA>").itertuples(index=False))
+
+
+def test_synthetic_background_summarises_the_data_without_any_of_its_rows(data):
+    X, _ = data
+    bg = synthetic_background(X, k=200, seed=0)
+    assert len(bg) == 200 and list(bg.columns) == list(X.columns)
+    assert not _row_keys(bg) & _row_keys(X)
+    # numeric features at their quantiles (i + 0.5) / k, in rising order
+    tenure = bg.tenure.to_numpy()
+    np.testing.assert_allclose(tenure, np.quantile(X.tenure, (np.arange(200) + 0.5) / 200))
+    # missing values and levels in the data's proportions
+    assert bg.risk.isna().mean() == pytest.approx(X.risk.isna().mean(), abs=0.01)
+    assert np.all(np.diff(bg.risk.dropna().to_numpy()) >= 0)
+    shares = bg.plan.value_counts(normalize=True)
+    expected = X.plan.value_counts(normalize=True)
+    pd.testing.assert_series_equal(shares, expected.loc[shares.index], atol=0.01)
+    # seeded: the same rows again, another seed another placement of missing values
+    pd.testing.assert_frame_equal(bg, synthetic_background(X, k=200, seed=0))
+    other = synthetic_background(X, k=200, seed=1)
+    assert not bg.risk.isna().equals(other.risk.isna())
+
+
+def test_background_rows_equal_to_a_real_row_are_dropped():
+    rng = np.random.default_rng(0)
+    counts = pd.DataFrame({"n": rng.poisson(2.0, 500).astype(float), "plan": "basic"})
+    # every quantile of a count is a count some customer has: no row survives
+    assert synthetic_background(counts, k=50, seed=0) is None
+    # with one continuous feature no quantile row is a customer's
+    mixed = counts.assign(spend=rng.gamma(2.0, 50.0, 500))
+    bg = synthetic_background(mixed, k=50, seed=0)
+    assert len(bg) == 50 and not _row_keys(bg) & _row_keys(mixed)
+
+
+@pytest.mark.parametrize("model", ["lightgbm", "xgboost", "logreg"])
+def test_contributions_stay_additive_with_the_synthetic_background(data, model):
+    X, y = data
+    cfg = compose([f"model={model}"])
+    pipe = build_pipeline(cfg.model, "classification", NUMERIC, CATEGORICAL, seed=0).fit(X, y)
+    rows = X.iloc[:300]
+    background = synthetic_background(X, k=200, seed=0)
+    expl = explain(pipe, rows, background=background)
+    total = expl.base_value + expl.values.sum(axis=1).to_numpy()
+    np.testing.assert_allclose(total, expl.margin, atol=1e-4)
+    if model == "logreg":  # the baseline is close to the one real rows give
+        real = explain(pipe, rows, background=X.sample(200, random_state=0))
+        assert abs(expl.base_value - real.base_value) < 0.1 * expl.margin.std()
+
+
+def test_empty_reasons_have_the_reason_columns_as_text():
+    empty = empty_reasons(2)
+    assert list(empty.columns) == ["raising_1", "raising_2", "lowering_1", "lowering_2"]
+    assert empty.empty
+    assert all(pd.api.types.is_string_dtype(t) for t in empty.dtypes)

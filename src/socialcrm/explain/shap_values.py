@@ -7,6 +7,9 @@ Tree models use ``TreeExplainer`` (LightGBM's and XGBoost's own contribution
 code); linear models ``LinearExplainer``. Contributions of preprocessed columns
 (one-hot levels, missing-value indicators) are summed back to the column they
 came from, so reasons name the customer's features, not encoder outputs.
+
+The baseline that travels with a deployed model (:func:`synthetic_background`)
+is made of quantile rows, not of customers' rows.
 """
 
 from __future__ import annotations
@@ -122,12 +125,95 @@ def explain(
     return Explanation(values=summed, base_value=base, data=X, margin=_margin(model, Xt))
 
 
+def _is_number(x: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x)
+
+
+def _quantile_column(values: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` values: NaN in a random share of rows equal to the column's share of missing
+    values, the ``n`` others the quantiles ``(j + 0.5) / n`` of the present values, rising."""
+    present = values[~np.isnan(values)]
+    out = np.full(k, np.nan)
+    n_values = k - round(k * (1 - present.size / values.size))
+    if present.size == 0 or n_values == 0:
+        return out
+    rows = np.sort(rng.permutation(k)[:n_values])
+    out[rows] = np.quantile(present, (np.arange(n_values) + 0.5) / n_values)
+    return out
+
+
+def _level_column(values: pd.Series, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` levels in proportion to their frequency (levels rarer than 1 / 2k left out),
+    shuffled."""
+    shares = values.value_counts(normalize=True, dropna=False)
+    position = np.searchsorted(shares.cumsum().to_numpy(), (np.arange(k) + 0.5) / k, side="right")
+    levels = shares.index.to_numpy()[np.minimum(position, len(shares) - 1)]
+    return rng.permutation(levels)
+
+
+def synthetic_background(X: pd.DataFrame, k: int = 200, seed: int = 0) -> pd.DataFrame | None:
+    """A baseline for explanations that summarises ``X`` without holding any of its rows.
+
+    Row ``i`` holds every numeric feature at its quantile ``(i + 0.5) / k`` among
+    the column's non-missing values, except in a random set of rows as large as
+    the column's share of missing values, which hold NaN; categorical features
+    take their levels in proportion to their frequency, in random order (levels
+    rarer than ``1 / 2k`` do not appear). Any row that still equals a row of ``X``
+    (a constant or nearly constant table) is dropped.
+
+    Parameters
+    ----------
+    X
+        Feature rows (e.g. :meth:`ScoringModel.frame` of the training rows).
+    k
+        Rows to build.
+    seed
+        Seeds the placement of missing values and the order of levels.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        At most ``k`` rows with the columns of ``X`` (numeric ones as float64, the
+        others with their dtype); None when every row would equal a row of ``X``
+        (the explained rows are then their own baseline, see :func:`explain`).
+    """
+    if k < 1 or X.empty:
+        raise ValueError(f"a background needs k >= 1 and rows to summarise (k={k}, {len(X)} rows)")
+    rng = np.random.default_rng(seed)
+    real = X.copy()
+    columns = {}
+    for c in X.columns:
+        if _is_number(X[c]):
+            real[c] = X[c].to_numpy(dtype="float64", na_value=np.nan)
+            columns[c] = _quantile_column(real[c].to_numpy(), k, rng)
+        else:
+            columns[c] = pd.Series(_level_column(X[c], k, rng), dtype=X[c].dtype)
+    background = pd.DataFrame(columns, columns=X.columns)
+    # a hash collision only drops one synthetic row too many, never keeps a real one
+    is_real = pd.util.hash_pandas_object(background, index=False).isin(
+        pd.util.hash_pandas_object(real, index=False)
+    )
+    background = background[~is_real.to_numpy()].reset_index(drop=True)
+    return background if len(background) else None
+
+
 def _fmt_value(v: object) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "missing"
     if isinstance(v, float | np.floating):
         return f"{v:.3g}"
     return str(v)
+
+
+def reason_columns(top: int) -> list[str]:
+    """The columns of :func:`reason_codes`: ``raising_1..top`` then ``lowering_1..top``."""
+    return [f"{label}_{j + 1}" for label in ("raising", "lowering") for j in range(top)]
+
+
+def empty_reasons(top: int, index: pd.Index | None = None) -> pd.DataFrame:
+    """The (text) reason columns of :func:`reason_codes` for zero rows."""
+    index = pd.RangeIndex(0) if index is None else index
+    return pd.DataFrame({c: pd.Series([], dtype="str", index=index) for c in reason_columns(top)})
 
 
 def reason_codes(expl: Explanation, top: int = 3) -> pd.DataFrame:

@@ -1,4 +1,10 @@
-"""Probability calibration and the scoring model that carries it."""
+"""Probability calibration and the scoring model that carries it.
+
+The scoring model guards its own door: :meth:`ScoringModel.frame` checks every
+input against the feature contract (each feature column present, numeric
+columns numbers, no infinities) and raises :class:`ModelInputError`, whose
+message names the columns and the broken rules but never a row's values.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,111 @@ from sklearn.pipeline import Pipeline
 
 METHODS = ("none", "isotonic", "sigmoid")
 TIE_BREAK = 1e-6
+
+#: A feature column is absent from the input.
+MISSING_COLUMN = "missing_column"
+#: A feature column appears more than once in the input.
+DUPLICATE_COLUMN = "duplicate_column"
+#: A numeric feature holds values that are not numbers (text, dates).
+NOT_NUMERIC = "not_numeric"
+#: A numeric feature holds +inf or -inf (NaN, a missing value, is allowed).
+NON_FINITE = "non_finite"
+RULES = {
+    MISSING_COLUMN: "feature column absent",
+    DUPLICATE_COLUMN: "feature column given more than once",
+    NOT_NUMERIC: "values that are not numbers",
+    NON_FINITE: "+inf or -inf; NaN is allowed",
+}
+#: Columns named per rule in the message (all of them are in ``ModelInputError.problems``).
+MAX_NAMED = 5
+
+
+class ModelInputError(ValueError):
+    """The input breaks the model's feature contract.
+
+    The message names the broken rules and the columns (with how many rows break
+    them), never a value, an identifier or the input frame.
+
+    Parameters
+    ----------
+    problems
+        ``{rule: {column: rows}}``: for each broken rule (:data:`RULES`), the
+        offending columns and how many rows break it there (0: the whole column).
+    n_rows
+        Rows in the input.
+    """
+
+    def __init__(self, problems: dict[str, dict[str, int]], n_rows: int):
+        self.problems = problems
+        self.n_rows = n_rows
+        super().__init__(input_error_message(problems, n_rows))
+
+    def __reduce__(self):
+        return type(self), (self.problems, self.n_rows)
+
+
+def input_error_message(problems: dict[str, dict[str, int]], n_rows: int) -> str:
+    """The short text of a :class:`ModelInputError`: rules and columns, no values."""
+    parts = []
+    for rule, meaning in RULES.items():
+        columns = problems.get(rule)
+        if not columns:
+            continue
+        named = [
+            f"{c} ({n} of {n_rows} rows)" if n else c for c, n in list(columns.items())[:MAX_NAMED]
+        ]
+        more = f" and {len(columns) - MAX_NAMED} more" if len(columns) > MAX_NAMED else ""
+        parts.append(f"{rule} ({meaning}): {', '.join(named)}{more}")
+    return "model input rejected: " + "; ".join(parts) + ". Row values are not shown."
+
+
+def _not_numbers(values: pd.Series, numbers: pd.Series) -> int:
+    """Rows holding something (not missing) that is not a number."""
+    if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
+        return int(values.notna().sum())
+    return int((values.notna() & numbers.isna()).sum())
+
+
+def to_float(values: pd.Series) -> pd.Series:
+    """A column as float64: numbers kept, missing values and non-numbers as NaN."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    return pd.Series(numbers.to_numpy(dtype="float64", na_value=np.nan), index=values.index)
+
+
+def input_problems(
+    X: pd.DataFrame, numeric: list[str], categorical: list[str]
+) -> dict[str, dict[str, int]]:
+    """How ``X`` breaks the feature contract (empty: it does not).
+
+    Parameters
+    ----------
+    X
+        Input rows; columns other than the features are ignored.
+    numeric, categorical
+        The model's feature columns by type (categorical values may be anything).
+
+    Returns
+    -------
+    dict
+        ``{rule: {column: rows}}`` for the broken rules only (see :class:`ModelInputError`).
+    """
+    columns = pd.Index(X.columns)
+    counts = columns.value_counts()
+    problems: dict[str, dict[str, int]] = {rule: {} for rule in RULES}
+    for c in [*numeric, *categorical]:
+        if c not in counts:
+            problems[MISSING_COLUMN][c] = 0
+        elif counts[c] > 1:
+            problems[DUPLICATE_COLUMN][c] = 0
+    for c in numeric:
+        if counts.get(c, 0) != 1:
+            continue
+        numbers = to_float(X[c])
+        if text := _not_numbers(X[c], numbers):
+            problems[NOT_NUMERIC][c] = text
+        if infinite := int(np.isinf(numbers.to_numpy()).sum()):
+            problems[NON_FINITE][c] = infinite
+    return {rule: cols for rule, cols in problems.items() if cols}
 
 
 class ProbabilityCalibrator:
@@ -86,19 +197,27 @@ class ScoringModel:
         return [*self.numeric, *self.categorical]
 
     def frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The input columns in order with the training dtypes (extra columns ignored)."""
-        missing = [c for c in self.features if c not in X.columns]
-        if missing:
-            raise ValueError(f"input lacks feature columns {missing[:10]} (of {len(missing)})")
+        """The input columns in order with the training dtypes (extra columns ignored).
+
+        Raises
+        ------
+        ModelInputError
+            A feature column is missing or duplicated, or a numeric one holds
+            non-numbers or infinities (see :func:`input_problems`).
+        """
+        if problems := input_problems(X, self.numeric, self.categorical):
+            raise ModelInputError(problems, len(X))
         out = X[self.features].copy()
         for c in self.numeric:
-            out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
+            out[c] = to_float(out[c])
         for c in self.categorical:
             out[c] = out[c].astype("str")
         return out
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         Xf = self.frame(X)
+        if Xf.empty:  # scikit-learn refuses zero rows; nothing to score is no error
+            return np.empty(0, dtype="float64")
         if self.kind == "classification":
             return self.pipeline.predict_proba(Xf)[:, 1]
         return self.pipeline.predict(Xf)
@@ -106,6 +225,7 @@ class ScoringModel:
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability (classifiers) or prediction (regressors)."""
         raw = self.raw_score(X)
-        if self.kind == "classification" and self.calibrator is not None:
+        # the calibrators, scikit-learn models too, refuse zero rows
+        if raw.size and self.kind == "classification" and self.calibrator is not None:
             return self.calibrator.transform(raw)
         return raw

@@ -28,6 +28,7 @@ from socialcrm.explain.shap_values import (
     explain,
     global_importance,
     reason_codes,
+    synthetic_background,
     to_shap_explanation,
 )
 from socialcrm.models.calibration import ProbabilityCalibrator, ScoringModel
@@ -165,9 +166,9 @@ def fit_calibrated(
     )
     p = calibrator.transform(p_cal) if calibration != "none" else p_cal
     model.threshold = best_threshold(y_cal, p)
-    # a few training rows (features only, no identifiers): the baseline for explaining
-    # linear models wherever the model is loaded
-    model.info["background"] = model.frame(X.sample(min(len(X), 200), random_state=seed))
+    # the baseline for explaining linear models wherever the model is loaded: quantile
+    # rows of the training data, no customer's row (the model travels with it)
+    model.info["background"] = synthetic_background(model.frame(X), k=200, seed=seed)
     return model
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 from socialcrm.data.privacy import hash_identifiers
 from socialcrm.evaluation import plots as eval_plots
 from socialcrm.evaluation.value import decile_table, gain_curve, value_grade, value_metrics
-from socialcrm.explain.shap_values import explainable
+from socialcrm.explain.shap_values import explainable, synthetic_background
 from socialcrm.models.calibration import ScoringModel
 from socialcrm.models.factory import build_pipeline
 from socialcrm.models.value import commercial_clv
@@ -134,8 +134,8 @@ class ClvTask:
         # net spend can dip below zero (returns only); the losses need y >= 0
         pipe.fit(data.X(train), np.clip(data.y(train), 0.0, None))
         model = ScoringModel(pipe, data.numeric, data.categorical, kind="regression")
-        model.info["background"] = model.frame(
-            data.X(train).sample(min(len(train), 200), random_state=seed)
+        model.info["background"] = synthetic_background(
+            model.frame(data.X(train)), k=200, seed=seed
         )
         y_test = data.y(test).astype(float)
         p_test = model.predict(data.X(test))

@@ -4,25 +4,45 @@ and returns the score plus the top reasons.
 It carries its own preprocessing (the sklearn pipeline), calibration and
 explainer, so ``mlflow.pyfunc.load_model("models:/socialcrm-churn@challenger")``
 in a fresh process scores the feature table with nothing else. Extra columns
-(``customer_id``, ``cutoff``, labels) are ignored.
+(``customer_id``, ``cutoff``, labels) are ignored; zero rows give an empty
+result with the output columns.
+
+The model guards its own door: a missing feature column, text in a numeric
+column or an infinity raises
+:class:`~socialcrm.models.calibration.ModelInputError`, whose short message
+names the columns and the rule broken (``missing_column``, ``not_numeric``,
+``non_finite``) and never a value. MLflow enforces a signature's input schema
+before the model sees the frame, and its failure message prints the frame
+(customer ids included); so the signature lists every feature column as
+optional and of type ``Any`` (MLflow then only drops unknown columns), and the
+column types and rules travel in the model's metadata as ``input_contract``.
 """
 
 from __future__ import annotations
 
 import json
+import platform
 import tempfile
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import joblib
 import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
-from socialcrm.explain.shap_values import explain, explainable, reason_codes
-from socialcrm.models.calibration import ScoringModel
+from socialcrm.explain.shap_values import (
+    empty_reasons,
+    explain,
+    explainable,
+    reason_codes,
+    synthetic_background,
+)
+from socialcrm.models.calibration import RULES, ScoringModel
 
 REQUIREMENTS = ("scikit-learn", "lightgbm", "xgboost-cpu", "shap", "pandas", "numpy", "pyarrow")
+EXAMPLE_ROWS = 5
 
 
 class ScoringPyfunc(mlflow.pyfunc.PythonModel):
@@ -35,18 +55,27 @@ class ScoringPyfunc(mlflow.pyfunc.PythonModel):
         self.top = int(meta["top_reasons"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        """Scores, plus ``params["top_reasons"]`` reasons each way (0: scores only)."""
-        X = pd.DataFrame(model_input)
+        """Scores, plus ``params["top_reasons"]`` reasons each way (0: scores only).
+
+        Raises
+        ------
+        ModelInputError
+            The input breaks the feature contract (see the module docstring).
+        """
+        X = self.model.frame(pd.DataFrame(model_input))
         top = int((params or {}).get("top_reasons", self.top))
         out = pd.DataFrame({self.output: self.model.predict(X)}, index=X.index)
         if self.model.kind == "classification":
             out["decision"] = out[self.output] >= self.model.threshold
         if top and explainable(self.model.pipeline):
-            expl = explain(
-                self.model.pipeline, self.model.frame(X), self.model.info.get("background")
-            )
-            out = out.join(reason_codes(expl, top))
+            out = out.join(self._reasons(X, top))
         return out.reset_index(drop=True)
+
+    def _reasons(self, X: pd.DataFrame, top: int) -> pd.DataFrame:
+        if X.empty:
+            return empty_reasons(top, X.index)
+        expl = explain(self.model.pipeline, X, self.model.info.get("background"))
+        return reason_codes(expl, top)
 
 
 def _requirements() -> list[str]:
@@ -54,9 +83,43 @@ def _requirements() -> list[str]:
     for pkg in REQUIREMENTS:
         try:
             out.append(f"{pkg}=={version(pkg)}")
-        except Exception:  # not installed: not needed by this model
+        except PackageNotFoundError:  # not installed: not needed by this model
             continue
     return out
+
+
+def _conda_env(requirements: list[str]) -> dict:
+    """The environment MLflow writes from ``pip_requirements``, written here instead.
+
+    MLflow pins pip in ``conda.yaml`` from the running environment; the project's
+    environment is built by uv and has no pip, so MLflow would warn ("Failed to
+    resolve installed pip version") and leave pip unpinned. Unpinned is right:
+    any pip installs the pinned requirements.
+    """
+    try:
+        pip = f"pip<={version('pip')}"
+    except PackageNotFoundError:
+        pip = "pip"
+    return {
+        "name": "mlflow-env",
+        "channels": ["conda-forge"],
+        "dependencies": [f"python={platform.python_version()}", pip, {"pip": requirements}],
+    }
+
+
+def input_schema(model: ScoringModel) -> Schema:
+    """Every feature column, optional and of any type: the model checks them itself."""
+    return Schema([ColSpec(AnyType(), c, required=False) for c in model.features])
+
+
+def input_contract(model: ScoringModel) -> dict:
+    """The feature columns by type and the rules the model enforces (for the MLmodel file)."""
+    return {
+        "numeric": list(model.numeric),
+        "categorical": list(model.categorical),
+        "rules": dict(RULES),
+        "error": "socialcrm.models.calibration.ModelInputError",
+    }
 
 
 def log_scoring_model(
@@ -72,7 +135,8 @@ def log_scoring_model(
     model
         The fitted scoring model.
     example
-        A few feature rows (identifiers are dropped: only the model's columns are kept).
+        Feature rows the input example summarises: it holds quantile rows of
+        them (:func:`synthetic_background`), not their rows.
     registered_name
         Registered model name (``socialcrm-churn``), or None not to register.
     top_reasons
@@ -81,7 +145,8 @@ def log_scoring_model(
     import socialcrm
 
     output = "probability" if model.kind == "classification" else "prediction"
-    example = model.frame(example).head(5).reset_index(drop=True)
+    rows = model.frame(example)
+    example = synthetic_background(rows, k=EXAMPLE_ROWS) if len(rows) else None
     with tempfile.TemporaryDirectory() as tmp:
         model_path = Path(tmp) / "scoring_model.joblib"
         meta_path = Path(tmp) / "meta.json"
@@ -90,9 +155,9 @@ def log_scoring_model(
         artifacts = {"model": str(model_path), "meta": str(meta_path)}
         pyfunc = ScoringPyfunc()
         pyfunc.load_context(type("Ctx", (), {"artifacts": artifacts})())
-        signature = infer_signature(
-            example, pyfunc.predict(None, example), params={"top_reasons": top_reasons}
-        )
+        scored = pyfunc.predict(None, example if example is not None else rows.iloc[:0])
+        inferred = infer_signature(params={"top_reasons": top_reasons}, model_output=scored)
+        signature = ModelSignature(input_schema(model), inferred.outputs, inferred.params)
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=pyfunc,
@@ -100,8 +165,9 @@ def log_scoring_model(
             signature=signature,
             input_example=example,
             registered_model_name=registered_name,
-            pip_requirements=_requirements(),
+            conda_env=_conda_env(_requirements()),
             code_paths=[str(Path(socialcrm.__file__).parent)],
+            metadata={"input_contract": input_contract(model)},
         )
 
 
