@@ -132,9 +132,11 @@ def registered_values(tracking, model_uri: str, frame: pd.DataFrame) -> pd.DataF
         raise LookupError(f"no registered model {model_uri}") from None
     rows = frame[frame["split"] == "test"] if "split" in frame.columns else frame
     try:
-        scores = mlflow.pyfunc.load_model(f"models:/{model_uri}").predict(
-            rows, params={"top_reasons": 0}
-        )
+        model = mlflow.pyfunc.load_model(f"models:/{model_uri}")
+        # only the model's inputs: MLflow warns about every other column (ids, labels)
+        schema = model.metadata.get_input_schema()
+        inputs = [c for c in schema.input_names() if c in rows.columns] if schema else list(rows)
+        scores = model.predict(rows[inputs], params={"top_reasons": 0})
     except (MlflowException, ValueError, KeyError) as err:
         raise LookupError(
             f"{model_uri} (v{version}) cannot score this feature table: {err}"

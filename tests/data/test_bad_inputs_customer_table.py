@@ -24,6 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from socialcrm.cli import app
+from socialcrm.data.example_export import telco_like_table
 from socialcrm.paths import project_root
 
 N_ROWS = 40
@@ -32,35 +33,9 @@ TRAIN = ["experiment=telco", "model=logreg", "task.explain=false", "train.regist
 
 def good_table(n: int = N_ROWS) -> pd.DataFrame:
     """A telco-shaped table (the columns conf/data/telco.yaml names) that passes every rule."""
-    rng = np.random.default_rng(0)
-    yes_no = ["Yes", "No"]
-    internet = ["Yes", "No", "No internet service"]
-    tenure = rng.integers(0, 73, n)
-    monthly = rng.uniform(18, 120, n).round(2)
-    cols = {
-        "customerID": [f"{i:04d}-SECRET" for i in range(n)],
-        "gender": rng.choice(["Female", "Male"], n),
-        "SeniorCitizen": rng.integers(0, 2, n),
-        "Partner": rng.choice(yes_no, n),
-        "Dependents": rng.choice(yes_no, n),
-        "tenure": tenure,
-        "PhoneService": rng.choice(yes_no, n),
-        "MultipleLines": rng.choice(["Yes", "No", "No phone service"], n),
-        "InternetService": rng.choice(["DSL", "Fiber optic", "No"], n),
-        "OnlineSecurity": rng.choice(internet, n),
-        "OnlineBackup": rng.choice(internet, n),
-        "DeviceProtection": rng.choice(internet, n),
-        "TechSupport": rng.choice(internet, n),
-        "StreamingTV": rng.choice(internet, n),
-        "StreamingMovies": rng.choice(internet, n),
-        "Contract": rng.choice(["Month-to-month", "One year", "Two year"], n),
-        "PaperlessBilling": rng.choice(yes_no, n),
-        "PaymentMethod": rng.choice(["Electronic check", "Mailed check"], n),
-        "MonthlyCharges": monthly,
-        "TotalCharges": np.where(tenure == 0, " ", (monthly * tenure).round(2).astype(str)),
-        "Churn": np.where(np.arange(n) % 4 == 0, "Yes", "No"),
-    }
-    return pd.DataFrame(cols)
+    df = telco_like_table(n, seed=0, id_suffix="SECRET")
+    df["Churn"] = np.where(np.arange(n) % 4 == 0, "Yes", "No")  # both classes, always
+    return df
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:

@@ -24,6 +24,7 @@ from socialcrm.data.customer_table import (
     read_raw,
     validate_customer_table,
 )
+from socialcrm.data.example_export import telco_like_table
 from socialcrm.data.validate import DataContractError
 from socialcrm.errors import ConfigError
 from socialcrm.train import load_features
@@ -370,43 +371,7 @@ TELCO_COLUMNS = (
 
 def fake_telco(path: Path, n: int = 300, seed: int = 0) -> Path:
     """A telco-shaped table where short-tenure month-to-month customers churn more."""
-    rng = np.random.default_rng(seed)
-    yes_no = np.array(["Yes", "No"])
-    tenure = rng.integers(0, 73, n)
-    contract = rng.choice(["Month-to-month", "One year", "Two year"], n)
-    monthly = rng.uniform(18, 120, n).round(2)
-    risk = -1.0 - 0.04 * tenure + 1.5 * (contract == "Month-to-month")
-    churn = np.where(rng.random(n) < 1 / (1 + np.exp(-risk)), "Yes", "No")
-    total = np.where(tenure == 0, " ", (monthly * tenure).round(2).astype(str))
-    cols = {
-        "customerID": [f"{i:04d}-XYZ" for i in range(n)],
-        "gender": rng.choice(["Female", "Male"], n),
-        "SeniorCitizen": rng.integers(0, 2, n),
-        "Partner": rng.choice(yes_no, n),
-        "Dependents": rng.choice(yes_no, n),
-        "tenure": tenure,
-        "PhoneService": rng.choice(yes_no, n),
-        "MultipleLines": rng.choice(["Yes", "No", "No phone service"], n),
-        "InternetService": rng.choice(["DSL", "Fiber optic", "No"], n),
-        **{
-            c: rng.choice(["Yes", "No", "No internet service"], n)
-            for c in (
-                "OnlineSecurity",
-                "OnlineBackup",
-                "DeviceProtection",
-                "TechSupport",
-                "StreamingTV",
-                "StreamingMovies",
-            )
-        },
-        "Contract": contract,
-        "PaperlessBilling": rng.choice(yes_no, n),
-        "PaymentMethod": rng.choice(["Electronic check", "Mailed check"], n),
-        "MonthlyCharges": monthly,
-        "TotalCharges": total,
-        "Churn": churn,
-    }
-    df = pd.DataFrame(cols)
+    df = telco_like_table(n, seed)
     assert ",".join(df.columns) == TELCO_COLUMNS
     df.to_csv(path, index=False)
     return path

@@ -18,7 +18,12 @@ import pandas as pd
 
 from socialcrm.data.schemas import TABLES
 
-__all__ = ["example_identifiers", "own_tables_config", "write_example_export"]
+__all__ = [
+    "example_identifiers",
+    "own_tables_config",
+    "telco_like_table",
+    "write_example_export",
+]
 
 
 def own_tables_config(path: str | Path | None = None) -> dict[str, Any]:
@@ -126,3 +131,56 @@ def write_example_export(
             df.to_csv(path, index=False)
         written[name] = path
     return written
+
+
+def telco_like_table(n: int = 300, seed: int = 0, id_suffix: str = "XYZ") -> pd.DataFrame:
+    """A fabricated customer table in the Telco churn layout (``conf/data/telco.yaml``).
+
+    Short-tenure month-to-month customers churn more, so a model has something to
+    learn; ``TotalCharges`` is blank for new customers, as in the real table.
+
+    Parameters
+    ----------
+    n
+        Rows.
+    seed
+        Random seed.
+    id_suffix
+        Ends every ``customerID`` (``0001-XYZ``), so tests can look for ids in outputs.
+    """
+    rng = np.random.default_rng(seed)
+    yes_no = ["Yes", "No"]
+    internet = ["Yes", "No", "No internet service"]
+    tenure = rng.integers(0, 73, n)
+    contract = rng.choice(["Month-to-month", "One year", "Two year"], n)
+    monthly = rng.uniform(18, 120, n).round(2)
+    risk = -1.0 - 0.04 * tenure + 1.5 * (contract == "Month-to-month")
+    cols = {
+        "customerID": [f"{i:04d}-{id_suffix}" for i in range(n)],
+        "gender": rng.choice(["Female", "Male"], n),
+        "SeniorCitizen": rng.integers(0, 2, n),
+        "Partner": rng.choice(yes_no, n),
+        "Dependents": rng.choice(yes_no, n),
+        "tenure": tenure,
+        "PhoneService": rng.choice(yes_no, n),
+        "MultipleLines": rng.choice(["Yes", "No", "No phone service"], n),
+        "InternetService": rng.choice(["DSL", "Fiber optic", "No"], n),
+        **{
+            c: rng.choice(internet, n)
+            for c in (
+                "OnlineSecurity",
+                "OnlineBackup",
+                "DeviceProtection",
+                "TechSupport",
+                "StreamingTV",
+                "StreamingMovies",
+            )
+        },
+        "Contract": contract,
+        "PaperlessBilling": rng.choice(yes_no, n),
+        "PaymentMethod": rng.choice(["Electronic check", "Mailed check"], n),
+        "MonthlyCharges": monthly,
+        "TotalCharges": np.where(tenure == 0, " ", (monthly * tenure).round(2).astype(str)),
+        "Churn": np.where(rng.random(n) < 1 / (1 + np.exp(-risk)), "Yes", "No"),
+    }
+    return pd.DataFrame(cols)
