@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
 from _child import ROOT, print_targets, save_result, time_child
 from rich.console import Console
+
+from socialcrm.config import compose
 
 TARGET_SECONDS = 300.0
 TARGET_PEAK_GB = 8.0
@@ -37,6 +40,11 @@ def main() -> int:
         overrides.append(f"data.raw_dir={args.out}")
     cmd = [sys.executable, "-m", "socialcrm.cli", "generate", *overrides]
     console = Console()
+    # generate skips a world that is already there: time a real generation
+    target = args.out or compose(overrides).data.raw_dir
+    if Path(target).exists():
+        console.print(f"removing the previous world in {target}")
+        shutil.rmtree(target)
     console.print(f"running: {' '.join(cmd[1:])}")
     proc, seconds, peak_gb = time_child(cmd)
     if proc.returncode != 0:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 from omegaconf.errors import ConfigKeyError
+from rich.console import Console
 
 from socialcrm.config import compose
-from socialcrm.data.generate import write_synthetic
+from socialcrm.data.generate import run_generate, write_synthetic
 from socialcrm.data.schemas import TABLES
 from socialcrm.data.synthetic.config import generator_config
+from socialcrm.identity import IdentityMismatchError
 
 pytestmark = pytest.mark.xdist_group("worlds")
 
@@ -60,6 +64,66 @@ def test_same_config_and_seed_give_byte_identical_tables(tmp_path):
     other = compose(["data=synthetic_small", "data.generator.n_customers=300", "seed=7"])
     write_synthetic(other.data.generator, tmp_path / "c", other.data.salt)
     assert _digests(tmp_path / "c")["transactions.parquet"] != a["transactions.parquet"]
+
+
+def _generate(tmp_path, *overrides: str) -> tuple[dict, str]:
+    """run_generate of a 300-customer world under ``tmp_path``: the manifest and the console."""
+    cfg = compose(
+        [
+            "data=synthetic_small",
+            f"paths.root_dir={tmp_path}",
+            "data.generator.n_customers=300",
+            *overrides,
+        ]
+    )
+    out = io.StringIO()
+    run_generate(cfg, Console(file=out, width=200))
+    manifest = tmp_path / "data/raw/synthetic_small/_manifest.json"
+    return json.loads(manifest.read_text()), out.getvalue()
+
+
+def test_another_seed_regenerates_the_world_in_raw_dir(tmp_path):
+    first, _ = _generate(tmp_path, "seed=1")
+    assert first["generator"]["seed"] == 1
+    second, said = _generate(tmp_path, "seed=2")
+    assert second["generator"]["seed"] == 2
+    assert "generator.seed 1 -> 2" in said and "regenerating" in said
+    assert second["identity_sha256"] != first["identity_sha256"]
+    assert second["sha256"]["transactions.parquet"] != first["sha256"]["transactions.parquet"]
+
+
+def test_on_mismatch_error_keeps_the_other_world(tmp_path):
+    first, _ = _generate(tmp_path, "seed=1")
+    with pytest.raises(IdentityMismatchError, match=r"generator\.seed 1 -> 2"):
+        _generate(tmp_path, "seed=2", "data.on_mismatch=error")
+    with pytest.raises(IdentityMismatchError, match=r"generator\.n_customers 300 -> 400"):
+        _generate(tmp_path, "seed=1", "data.generator.n_customers=400", "data.on_mismatch=error")
+    kept, _ = _generate(tmp_path, "seed=1", "data.on_mismatch=error")
+    assert kept == first
+
+
+def test_the_same_world_twice_is_generated_once(tmp_path):
+    first, _ = _generate(tmp_path, "seed=1")
+    raw = tmp_path / "data/raw/synthetic_small"
+    stamps = {p: p.stat().st_mtime_ns for p in raw.rglob("*")}
+    second, said = _generate(tmp_path, "seed=1")
+    assert "generation skipped" in said
+    assert second == first
+    assert {p: p.stat().st_mtime_ns for p in raw.rglob("*")} == stamps
+
+
+def test_a_damaged_or_unmarked_world_is_regenerated(tmp_path):
+    first, _ = _generate(tmp_path, "seed=1")
+    raw = tmp_path / "data/raw/synthetic_small"
+    (raw / "posts.parquet").unlink()
+    again, said = _generate(tmp_path, "seed=1", "data.on_mismatch=error")
+    assert "missing or changed" in said and again == first
+    # a manifest without an identity (written before identities were recorded) differs
+    old = {k: v for k, v in first.items() if k not in ("identity_sha256", "code_sha256")}
+    (raw / "_manifest.json").write_text(json.dumps(old))
+    with pytest.raises(IdentityMismatchError, match="code_sha256"):
+        _generate(tmp_path, "seed=1", "data.on_mismatch=error")
+    assert _generate(tmp_path, "seed=1")[0] == first
 
 
 def test_writes_every_canonical_table_with_the_canonical_columns(small_world):

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
+
+from socialcrm.errors import ConfigError
+from socialcrm.identity import ON_MISMATCH
 
 GROUPS = ("crm", "social_activity", "social_listening", "social_graph", "referral", "btyd")
 SOCIAL_GROUPS = ("social_activity", "social_listening", "social_graph")
 CHURN_DEFINITIONS = ("inactivity", "contract_end", "either")
+#: FeatureConfig fields that do not change the table's content (where and how it is built).
+#: Every other field, including any added later, is part of the table's identity.
+NOT_CONTENT = ("name", "output_dir", "engine", "on_mismatch")
 
 
 @dataclass
@@ -73,6 +80,8 @@ class FeatureConfig:
     snapshot_attributes: bool = MISSING
     output_dir: str | None = MISSING
     engine: EngineConfig = field(default_factory=EngineConfig)
+    # a default, not MISSING: configs composed before the switch existed (params.yaml) hold
+    on_mismatch: str = "rebuild"
 
     @property
     def active_within_days(self) -> int | None:
@@ -96,8 +105,9 @@ def feature_config(node: DictConfig | dict) -> FeatureConfig:
     ------
     omegaconf.errors.ConfigKeyError
         On an unknown key.
-    ValueError
-        On an unknown group, churn definition or a non-positive window.
+    ConfigError
+        (a ``ValueError``) On an unknown group, churn definition, ``on_mismatch``
+        value or a non-positive window.
     """
     if isinstance(node, DictConfig):
         node = OmegaConf.to_container(node, resolve=True)
@@ -122,7 +132,30 @@ def feature_config(node: DictConfig | dict) -> FeatureConfig:
         )
     if cfg.horizon_days <= 0:
         problems.append(f"horizon_days must be positive, got {cfg.horizon_days}")
+    if cfg.on_mismatch not in ON_MISMATCH:
+        problems.append(f"on_mismatch must be one of {list(ON_MISMATCH)}, got {cfg.on_mismatch!r}")
     if problems:
-        raise ValueError("invalid features config:\n  " + "\n  ".join(problems))
+        raise ConfigError("invalid features config:\n  " + "\n  ".join(problems))
     cfg.windows_days = sorted(set(cfg.windows_days))
     return cfg
+
+
+def content_config(cfg: FeatureConfig) -> dict[str, Any]:
+    """The part of a feature config that determines the table's content.
+
+    Every field but :data:`NOT_CONTENT`; groups in canonical order (the build
+    order does not depend on how they are listed).
+
+    Parameters
+    ----------
+    cfg
+        A validated config (:func:`feature_config`).
+
+    Returns
+    -------
+    dict
+        JSON-able.
+    """
+    out = {k: v for k, v in asdict(cfg).items() if k not in NOT_CONTENT}
+    out["groups"] = [g for g in GROUPS if g in cfg.groups]
+    return out

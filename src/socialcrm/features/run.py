@@ -11,15 +11,22 @@ to ``features.output_dir``:
 
 - ``features.parquet``: one row per customer per cutoff (keys, split, features, labels);
 - ``feature_manifest.json``: name, group, description, dtype and role of each column;
-- ``build.json``: cutoffs, rows per split, per-stage timings, the feature config.
+- ``build.json``: cutoffs, rows per split, per-stage timings, the feature config and
+  the table's identity (:func:`feature_identity`) with its hash.
+
+:func:`run_features` always builds; :func:`ensure_features` reuses the table at
+``features.output_dir`` when its recorded identity equals the request's and
+otherwise rebuilds it (``features.on_mismatch: rebuild``) or refuses
+(``features.on_mismatch: error``), naming the keys that differ.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import hydra
@@ -30,15 +37,28 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import socialcrm.config  # noqa: F401  (registers the ${project_root:} resolver)
+from socialcrm import features as features_package
+from socialcrm import listening as listening_package
 from socialcrm.data.io import atomic_dir, write_parquet
+from socialcrm.data.load import read_manifest
 from socialcrm.features.build import FeatureTable, build_features
-from socialcrm.features.config import feature_config
+from socialcrm.features.config import content_config, feature_config
 from socialcrm.features.engine import connect, register_folder
+from socialcrm.identity import (
+    IdentityMismatchError,
+    describe_changes,
+    file_sha256,
+    identity_changes,
+    identity_hash,
+    tree_sha256,
+)
 from socialcrm.listening import build_scorer_fn
 
 FEATURES_FILE = "features.parquet"
 MANIFEST_FILE = "feature_manifest.json"
 BUILD_FILE = "build.json"
+#: The code whose edits change a table's content, by the group that needs it.
+CODE_PACKAGES = {"features": features_package, "listening": listening_package}
 
 
 def build_from_config(
@@ -69,8 +89,160 @@ def build_from_config(
         con.close()
 
 
-def run_features(cfg: DictConfig, console: Console | None = None) -> FeatureTable:
+def feature_identity(cfg: DictConfig, fingerprints: Mapping[str, Any]) -> dict[str, Any]:
+    """What the feature table of ``cfg`` depends on: the table's identity.
+
+    Pure: the fingerprints of data and code are measured by
+    :func:`input_fingerprints` and passed in.
+
+    Parameters
+    ----------
+    cfg
+        The composed root config (``features``, ``data.platforms``, ``listening``).
+    fingerprints
+        ``data`` (name, as_of and per-table SHA-256 of the ingested data),
+        ``code_sha256`` (per package) and ``listening_model_sha256`` (or None).
+
+    Returns
+    -------
+    dict
+        ``features`` (:func:`~socialcrm.features.config.content_config`),
+        ``data`` (with ``platforms``), ``listening`` (scorer and model digest,
+        only with the ``social_listening`` group) and ``code_sha256``.
+    """
+    fcfg = feature_config(cfg.features)
+    identity: dict[str, Any] = {
+        "features": content_config(fcfg),
+        "data": {**fingerprints["data"], "platforms": list(cfg.data.platforms)},
+        "code_sha256": dict(fingerprints["code_sha256"]),
+    }
+    if "social_listening" in fcfg.groups:
+        identity["listening"] = {
+            "scorer": str(cfg.listening.get("scorer", "vader")),
+            "model_sha256": fingerprints.get("listening_model_sha256"),
+        }
+    return identity
+
+
+def input_fingerprints(cfg: DictConfig) -> dict[str, Any]:
+    """Measure what :func:`feature_identity` needs from disk (reads, never writes).
+
+    The ingested tables are hashed by content, so re-ingesting the same data keeps
+    the identity; the feature (and, with ``social_listening``, listening) code by
+    its source files; a trained listening model by its file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``data.interim_dir`` holds no ingested data.
+    """
+    interim = Path(cfg.data.interim_dir)
+    manifest = read_manifest(interim)
+    data = {
+        "name": manifest.get("name"),
+        "as_of": manifest.get("as_of"),
+        "tables_sha256": {t: file_sha256(interim / f"{t}.parquet") for t in manifest["tables"]},
+    }
+    listening = "social_listening" in feature_config(cfg.features).groups
+    packages = ["features", "listening"] if listening else ["features"]
+    code = {name: tree_sha256(CODE_PACKAGES[name].__path__) for name in packages}
+    model_path = cfg.listening.get("model_path") if listening else None
+    model_sha = (
+        file_sha256(model_path)
+        if cfg.listening.get("scorer") == "model" and model_path and Path(model_path).is_file()
+        else None
+    )
+    return {"data": data, "code_sha256": code, "listening_model_sha256": model_sha}
+
+
+def requested_identity(cfg: DictConfig) -> dict[str, Any]:
+    """The identity of the feature table ``cfg`` asks for (see :func:`feature_identity`)."""
+    return feature_identity(cfg, input_fingerprints(cfg))
+
+
+def recorded_identity(out_dir: str | Path) -> dict[str, Any] | None:
+    """The identity recorded with the table in ``out_dir``.
+
+    Returns
+    -------
+    dict or None
+        None when there is no complete table; an empty dict when its
+        ``build.json`` records no identity (a table built before identities were
+        recorded, or an unreadable file), which differs from every request.
+    """
+    out_dir = Path(out_dir)
+    if not all((out_dir / f).is_file() for f in (FEATURES_FILE, MANIFEST_FILE, BUILD_FILE)):
+        return None
+    try:
+        info = json.loads((out_dir / BUILD_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    identity = info.get("identity") if isinstance(info, dict) else None
+    return identity if isinstance(identity, dict) else {}
+
+
+def ensure_features(cfg: DictConfig, console: Console | None = None) -> Path:
+    """The path of a feature table that matches ``cfg``: reused if it does, else built.
+
+    The table at ``features.output_dir`` is reused only when its recorded identity
+    equals :func:`requested_identity`. A table built for another request (or one
+    with no recorded identity) is rebuilt with ``features.on_mismatch: rebuild``
+    (the default) and refused with ``features.on_mismatch: error``. A missing
+    table is built.
+
+    Parameters
+    ----------
+    cfg
+        The composed root config.
+    console
+        Reuse, rebuild reasons, progress and summary go here; ``None`` is silent.
+
+    Returns
+    -------
+    Path
+        ``<features.output_dir>/features.parquet``.
+
+    Raises
+    ------
+    IdentityMismatchError
+        With ``on_mismatch: error``, naming each differing key as ``old -> new``.
+    FileNotFoundError
+        If the data are not ingested.
+    """
+    fcfg = feature_config(cfg.features)
+    out_dir = Path(fcfg.output_dir)
+    requested = requested_identity(cfg)
+    recorded = recorded_identity(out_dir)
+    say = console.print if console is not None else (lambda *a, **k: None)
+    if recorded is not None:
+        digest = identity_hash(requested)
+        if identity_hash(recorded) == digest:
+            say(f"features: reusing {out_dir} (identity {digest[:12]})")
+            return out_dir / FEATURES_FILE
+        reason = (
+            describe_changes(identity_changes(recorded, requested))
+            if recorded
+            else "its build.json records no identity (built before identities were recorded)"
+        )
+        if fcfg.on_mismatch == "error":
+            raise IdentityMismatchError(
+                f"the feature table in {out_dir} was built for another request: {reason}. "
+                "Rebuild it with features.on_mismatch=rebuild, or write this one elsewhere "
+                "(features.output_dir or features.name)"
+            )
+        say(f"features: {out_dir} was built for another request ({reason}): rebuilding")
+    run_features(cfg, console, identity=requested)
+    return out_dir / FEATURES_FILE
+
+
+def run_features(
+    cfg: DictConfig,
+    console: Console | None = None,
+    identity: Mapping[str, Any] | None = None,
+) -> FeatureTable:
     """Build ``cfg.features`` on ``cfg.data``'s ingested tables and write the outputs.
+
+    Always builds; :func:`ensure_features` reuses a matching table instead.
 
     Parameters
     ----------
@@ -78,12 +250,17 @@ def run_features(cfg: DictConfig, console: Console | None = None) -> FeatureTabl
         The composed root config.
     console
         Progress and summary go here; ``None`` is silent.
+    identity
+        The request's identity if already measured (default:
+        :func:`requested_identity`); recorded in ``build.json``.
 
     Returns
     -------
     FeatureTable
     """
     fcfg = feature_config(cfg.features)
+    # measured before the build: the identity describes the inputs the build reads
+    identity = dict(identity) if identity is not None else requested_identity(cfg)
     t0 = time.perf_counter()
     with Progress(
         SpinnerColumn(),
@@ -101,15 +278,27 @@ def run_features(cfg: DictConfig, console: Console | None = None) -> FeatureTabl
         )
     seconds = time.perf_counter() - t0
     write_feature_table(
-        ft, Path(fcfg.output_dir), OmegaConf.to_container(cfg.features, resolve=True)
+        ft,
+        Path(fcfg.output_dir),
+        OmegaConf.to_container(cfg.features, resolve=True),
+        identity=identity,
     )
     if console is not None:
         _summary(ft, seconds, fcfg.output_dir, console)
     return ft
 
 
-def write_feature_table(ft: FeatureTable, out_dir: Path, features_cfg: dict) -> None:
-    """Write the table, its manifest and build information atomically to ``out_dir``."""
+def write_feature_table(
+    ft: FeatureTable,
+    out_dir: Path,
+    features_cfg: dict,
+    identity: Mapping[str, Any] | None = None,
+) -> None:
+    """Write the table, its manifest and build information atomically to ``out_dir``.
+
+    ``identity`` (see :func:`feature_identity`) and its hash go into ``build.json``;
+    a table written without one is never reused by :func:`ensure_features`.
+    """
     splits = ft.frame["split"].value_counts().to_dict()
     info = {
         "rows": len(ft.frame),
@@ -119,6 +308,9 @@ def write_feature_table(ft: FeatureTable, out_dir: Path, features_cfg: dict) -> 
         "timings": ft.timings,
         "features": features_cfg,
     }
+    if identity is not None:
+        info["identity"] = dict(identity)
+        info["identity_sha256"] = identity_hash(identity)
     with atomic_dir(out_dir) as tmp:
         write_parquet(pa.Table.from_pandas(ft.frame, preserve_index=False), tmp / FEATURES_FILE)
         (tmp / MANIFEST_FILE).write_text(
