@@ -30,9 +30,10 @@ from rich.console import Console
 from rich.table import Table
 
 from socialcrm.config import compose
+from socialcrm.experiments.listening_airline import read_tweets
 from socialcrm.listening import VaderScorer, score_texts
-from socialcrm.listening.evaluate import read_tweets, render_into_readme
 from socialcrm.listening.factory import build_model
+from socialcrm.reports.markdown import render_into_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -115,3 +115,5 @@ def test_profit_curve_matches_a_loop_and_the_best_cut_is_its_maximum():
 def test_metrics_reject_mismatched_shapes():
     with pytest.raises(ValueError, match="differ in shape"):
         lift_at(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="no customers"):
+        lift_at(np.array([]), np.array([]))

@@ -96,7 +96,7 @@ def tweets_path() -> Path:
 @pytest.fixture(scope="session")
 def tweets() -> pd.DataFrame:
     """The deduplicated airline tweets; skips when ../shared/data is absent."""
-    from socialcrm.listening.evaluate import read_tweets
+    from socialcrm.experiments.listening_airline import read_tweets
 
     path = tweets_path()
     if not path.is_file():

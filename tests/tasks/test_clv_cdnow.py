@@ -55,6 +55,12 @@ def test_features_use_only_purchases_before_the_cutoff():
     assert f.loc["a", "frequency"] == 1 and f.loc["a", "first_amount"] == 15.0
     assert f.loc["a", "recency_d"] == 19 and f.loc["a", "price_per_cd"] == pytest.approx(35 / 4)
     assert f.loc["b", "total_spend"] == 30.0  # the March purchase is after the cutoff
+    # the BTYD part is the one RFM summary, in days (its age ends the day before the cutoff)
+    rfm = rfm_from_transactions(_tx(), "1997-03-01", time_unit_days=1.0).set_index("customer_id")
+    np.testing.assert_array_equal(f["frequency"], rfm["frequency"])
+    np.testing.assert_array_equal(f["tenure_d"], rfm["T"] + 1)
+    np.testing.assert_array_equal(f["recency_d"], rfm["T"] + 1 - rfm["recency"])
+    assert f.loc["a", "mv_repeat"] == rfm.loc["a", "monetary_value"] == 20.0
     later = daily_purchases(
         pd.concat([_tx(), _tx().assign(timestamp=pd.Timestamp("1997-03-02"))], ignore_index=True)
     )

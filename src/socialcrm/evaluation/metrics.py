@@ -7,11 +7,30 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 
-def _arrays(y, p) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y).astype(float)
+def paired_arrays(y, p) -> tuple[np.ndarray, np.ndarray]:
+    """Actual values (or 0/1 labels) and predictions as float arrays of one shape.
+
+    Parameters
+    ----------
+    y, p
+        Row-aligned actual values and predictions (scores), array-like.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``y`` and ``p`` as floats.
+
+    Raises
+    ------
+    ValueError
+        If the two differ in shape or hold no customers.
+    """
+    y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
     if y.shape != p.shape:
-        raise ValueError(f"labels and scores differ in shape: {y.shape} vs {p.shape}")
+        raise ValueError(f"actual values and predictions differ in shape: {y.shape} vs {p.shape}")
+    if y.size == 0:
+        raise ValueError("no customers to evaluate")
     return y, p
 
 
@@ -27,14 +46,14 @@ def top_mask(p: np.ndarray, frac: float) -> np.ndarray:
 
 def lift_at(y, p, frac: float = 0.1) -> float:
     """Churn rate in the top ``frac`` by score divided by the overall rate."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     base = y.mean()
     return float(y[top_mask(p, frac)].mean() / base) if base > 0 else float("nan")
 
 
 def capture_at(y, p, frac: float = 0.1) -> float:
     """Share of all positives found in the top ``frac`` by score."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     total = y.sum()
     return float(y[top_mask(p, frac)].sum() / total) if total > 0 else float("nan")
 
@@ -52,7 +71,7 @@ def precision_recall_f1(y, decision) -> tuple[float, float, float]:
 
 def best_threshold(y, p) -> float:
     """The score threshold that maximises F1 of the positive class (ties: the higher one)."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     order = np.argsort(-p, kind="stable")
     ys, ps = y[order], p[order]
     tp = np.cumsum(ys)
@@ -66,7 +85,7 @@ def best_threshold(y, p) -> float:
 
 def calibration_table(y, p, bins: int = 10) -> pd.DataFrame:
     """Mean predicted vs observed rate in quantile bins of the score."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     q = pd.qcut(pd.Series(p).rank(method="first"), bins, labels=False)
     t = pd.DataFrame({"bin": q, "p": p, "y": y}).groupby("bin")
     return pd.DataFrame(
@@ -76,7 +95,7 @@ def calibration_table(y, p, bins: int = 10) -> pd.DataFrame:
 
 def lift_curve(y, p, points: int = 100) -> pd.DataFrame:
     """Cumulative capture and lift by share of customers contacted (highest scores first)."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     order = np.argsort(-p, kind="stable")
     cum = np.cumsum(y[order])
     n = len(y)
@@ -88,7 +107,7 @@ def lift_curve(y, p, points: int = 100) -> pd.DataFrame:
 
 def classification_metrics(y, p, threshold: float) -> dict[str, float]:
     """Every reported number for scores ``p`` (probabilities) and a decision threshold."""
-    y, p = _arrays(y, p)
+    y, p = paired_arrays(y, p)
     pc = np.clip(p, 1e-12, 1 - 1e-12)
     prec, rec, f1 = precision_recall_f1(y, p >= threshold)
     return {

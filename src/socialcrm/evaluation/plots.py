@@ -12,7 +12,8 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 
-def _ax(ax, size=(5, 4)):
+def ax_or_new(ax: plt.Axes | None, size: tuple[float, float] = (5, 4)) -> plt.Axes:
+    """``ax``, or the Axes of a new figure of ``size`` inches when it is None."""
     if ax is None:
         _, ax = plt.subplots(figsize=size)
     return ax
@@ -30,7 +31,7 @@ def _curves(ax, curves: dict[str, tuple], xlabel: str, ylabel: str, title: str) 
 
 def roc(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
     """ROC curves of several scorers on the same labels."""
-    ax = _ax(ax)
+    ax = ax_or_new(ax)
     ax.plot([0, 1], [0, 1], linestyle=":", color="gray")
     curves = {name: roc_curve(y, s)[:2] for name, s in scores.items()}
     return _curves(ax, curves, "false positive rate", "true positive rate", "ROC")
@@ -38,7 +39,7 @@ def roc(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
 
 def precision_recall(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
     """Precision-recall curves, with the positive rate as the chance line."""
-    ax = _ax(ax)
+    ax = ax_or_new(ax)
     ax.axhline(np.mean(y), linestyle=":", color="gray")
     curves = {}
     for name, s in scores.items():
@@ -49,7 +50,7 @@ def precision_recall(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
 
 def calibration(table: pd.DataFrame, ax=None) -> plt.Axes:
     """Observed rate against mean predicted probability per bin."""
-    ax = _ax(ax)
+    ax = ax_or_new(ax)
     hi = max(table.mean_predicted.max(), table.observed_rate.max()) * 1.05
     ax.plot([0, hi], [0, hi], linestyle=":", color="gray")
     ax.plot(table.mean_predicted, table.observed_rate, marker="o")
@@ -61,7 +62,7 @@ def calibration(table: pd.DataFrame, ax=None) -> plt.Axes:
 
 def lift(curves: dict[str, pd.DataFrame], ax=None) -> plt.Axes:
     """Cumulative capture by share contacted."""
-    ax = _ax(ax)
+    ax = ax_or_new(ax)
     for name, c in curves.items():
         ax.plot(c.share_contacted, c.capture, label=name)
     ax.plot([0, 1], [0, 1], linestyle=":", color="gray")
@@ -74,7 +75,7 @@ def lift(curves: dict[str, pd.DataFrame], ax=None) -> plt.Axes:
 
 def profit(curve: pd.DataFrame, cut: dict[str, float], ax=None) -> plt.Axes:
     """Expected (and realised) campaign profit by number contacted, with the best cut."""
-    ax = _ax(ax, (6, 4))
+    ax = ax_or_new(ax, (6, 4))
     ax.plot(curve.contacted, curve.expected_profit, label="expected")
     if "realised_profit" in curve:
         ax.plot(
@@ -93,7 +94,7 @@ def deciles(tables: dict[str, pd.DataFrame], ax=None) -> plt.Axes:
 
     ``tables`` maps a model name to :func:`socialcrm.evaluation.value.decile_table`.
     """
-    ax = _ax(ax, (6, 4))
+    ax = ax_or_new(ax, (6, 4))
     names = list(tables)
     width = 0.8 / (len(names) + 1)
     first = tables[names[0]]
@@ -115,7 +116,7 @@ def gain(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
     (the Lorenz / gain curve), with the perfect ranking and a random one."""
     from socialcrm.evaluation.value import gain_curve
 
-    ax = _ax(ax)
+    ax = ax_or_new(ax)
     curves = {}
     for name, s in {"perfect": y, **scores}.items():
         g = gain_curve(y, s)

@@ -13,15 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-
-def _arrays(y, p) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
-    if y.shape != p.shape:
-        raise ValueError(f"actual and predicted values differ in shape: {y.shape} vs {p.shape}")
-    if y.size == 0:
-        raise ValueError("no customers to evaluate")
-    return y, p
+from socialcrm.evaluation.metrics import paired_arrays
 
 
 def _gini(y: np.ndarray, order: np.ndarray) -> float:
@@ -41,7 +33,7 @@ def normalized_gini(y_true, y_pred) -> float:
     Ties in the prediction are broken by position (stable order), as in the
     usual implementation; only the ranking matters, not the scale.
     """
-    y, p = _arrays(y_true, y_pred)
+    y, p = paired_arrays(y_true, y_pred)
     by_pred = np.argsort(-p, kind="stable")
     by_true = np.argsort(-y, kind="stable")
     return _gini(y, by_pred) / _gini(y, by_true)
@@ -49,13 +41,13 @@ def normalized_gini(y_true, y_pred) -> float:
 
 def spearman(y_true, y_pred) -> float:
     """Spearman rank correlation of predicted and actual value."""
-    y, p = _arrays(y_true, y_pred)
+    y, p = paired_arrays(y_true, y_pred)
     return float(spearmanr(y, p).statistic)
 
 
 def top_share_captured(y_true, y_pred, frac: float = 0.1) -> float:
     """Share of all actual value held by the ``ceil(frac * n)`` customers predicted highest."""
-    y, p = _arrays(y_true, y_pred)
+    y, p = paired_arrays(y_true, y_pred)
     k = int(np.ceil(frac * len(y)))
     top = np.argsort(-p, kind="stable")[:k]
     total = y.sum()
@@ -65,7 +57,7 @@ def top_share_captured(y_true, y_pred, frac: float = 0.1) -> float:
 def top_customers_found(y_true, y_pred, frac: float = 0.2) -> float:
     """Share of the truly top ``frac`` customers (by actual value) that the prediction's top
     ``frac`` contains: how many of the most valuable customers the model finds."""
-    y, p = _arrays(y_true, y_pred)
+    y, p = paired_arrays(y_true, y_pred)
     k = int(np.ceil(frac * len(y)))
     true_top = set(np.argsort(-y, kind="stable")[:k])
     pred_top = set(np.argsort(-p, kind="stable")[:k])
@@ -81,7 +73,7 @@ def gain_curve(y_true, y_pred, points: int | None = None) -> pd.DataFrame:
     pandas.DataFrame
         ``share_customers`` and ``share_value``, both from 0 to 1.
     """
-    y, p = _arrays(y_true, y_pred)
+    y, p = paired_arrays(y_true, y_pred)
     n = len(y)
     order = np.argsort(-p, kind="stable")
     cum = np.r_[0.0, np.cumsum(y[order])] / (y.sum() or 1.0)
@@ -92,7 +84,7 @@ def gain_curve(y_true, y_pred, points: int | None = None) -> pd.DataFrame:
 
 def decile_table(y_true, y_pred, bins: int = 10) -> pd.DataFrame:
     """Mean predicted and mean actual value per decile of the prediction (1 = highest)."""
-    y, p = _arrays(y_true, y_pred)
+    y, p = paired_arrays(y_true, y_pred)
     rank = pd.Series(-p).rank(method="first")
     decile = pd.qcut(rank, bins, labels=False) + 1
     g = pd.DataFrame({"decile": decile, "p": p, "y": y}).groupby("decile")
@@ -111,7 +103,7 @@ def decile_mape(y_true, y_pred, bins: int = 10) -> float:
 
 def value_metrics(y_true, y_pred) -> dict[str, float]:
     """Every reported number for predicted customer value."""
-    y, p = _arrays(y_true, y_pred)
+    y, p = paired_arrays(y_true, y_pred)
     err = p - y
     return {
         "normalized_gini": normalized_gini(y, p),

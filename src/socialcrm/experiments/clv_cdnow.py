@@ -151,27 +151,37 @@ def window_totals(daily: pd.DataFrame, start, end) -> pd.DataFrame:
 
 
 def rfm_features(daily: pd.DataFrame, cutoff) -> pd.DataFrame:
-    """RFM features from the purchase days before ``cutoff``, one row per customer seen."""
+    """RFM features from the purchase days before ``cutoff``, one row per customer seen.
+
+    Repeat purchase days, days from the first to the last purchase day and the age
+    come from the BTYD summary (:func:`socialcrm.models.btyd.rfm_from_transactions`,
+    in days); the rest (quantities, first, last and largest amounts, recent windows,
+    rates per week of tenure) are what the ML models see beyond it.
+    """
     cutoff = pd.Timestamp(cutoff)
     x = daily[daily["day"] < cutoff]
     g = x.groupby("customer_id")
-    first_day, last_day, n = g["day"].min(), g["day"].max(), g.size()
     total, qty, first_amount = g["amount"].sum(), g["qty"].sum(), g["amount"].first()
-    tenure = (cutoff - first_day).dt.days
-    repeat = total - first_amount
-    span = (last_day - first_day).dt.days
-    ipt = span / (n - 1).clip(lower=1)
+    summary = rfm_from_transactions(daily, cutoff, time_col="day", time_unit_days=1.0)
+    summary = summary.set_index("customer_id").reindex(total.index)
+    frequency = summary["frequency"]
+    n = frequency + 1
+    tenure = summary["T"] + 1  # the summary's age ends on the last day before the cutoff
+    recency = tenure - summary["recency"]
+    ipt = summary["recency"] / frequency.clip(lower=1)
     f = pd.DataFrame(
         {
             "tenure_d": tenure,
-            "recency_d": (cutoff - last_day).dt.days,
-            "frequency": n - 1,
+            "recency_d": recency,
+            "frequency": frequency,
             "n_days": n,
             "total_spend": total,
             "total_qty": qty,
             "first_amount": first_amount,
             "first_qty": g["qty"].first(),
-            "mv_repeat": np.where(n > 1, repeat / (n - 1).clip(lower=1), 0.0),
+            # the summary's mean repeat amount is exact (decimal); this float one differs in
+            # the last bits, enough to move LightGBM's bins and the published holdout numbers
+            "mv_repeat": np.where(n > 1, (total - first_amount) / frequency.clip(lower=1), 0.0),
             "mean_amount": total / n,
             "max_amount": g["amount"].max(),
             "mean_qty": qty / n,
@@ -180,7 +190,7 @@ def rfm_features(daily: pd.DataFrame, cutoff) -> pd.DataFrame:
         }
     )
     weeks = (tenure / WEEK).clip(lower=1)
-    f["freq_rate"] = (n - 1) / weeks
+    f["freq_rate"] = frequency / weeks
     f["spend_rate"] = total / weeks
     f["recency_ratio"] = f["recency_d"] / tenure.clip(lower=1)
     f["overdue"] = np.where(n > 1, f["recency_d"] / ipt.clip(lower=1), np.nan)

@@ -210,8 +210,6 @@ def complaint_score(texts: Sequence[str]) -> np.ndarray:
     """
     evidence = np.empty(len(texts), dtype=float)
     for i, text in enumerate(texts):
-        t = _prepare(text)
-        n_strong = len({m.lastgroup for m in _STRONG_RE.finditer(t)})
-        n_weak = len({m.lastgroup for m in _WEAK_RE.finditer(t)})
-        evidence[i] = n_strong + WEAK_WEIGHT * n_weak
+        strong, weak = complaint_topics(text)
+        evidence[i] = len(strong) + WEAK_WEIGHT * len(weak)
     return 1.0 - np.exp(-evidence)

@@ -12,18 +12,13 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from socialcrm.evaluation.plots import ax_or_new
 from socialcrm.reports.insights import ENGAGEMENT_ORDER, SEGMENT_ORDER
-
-
-def _ax(ax: plt.Axes | None, size: tuple[float, float] = (7, 4)) -> plt.Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=size)
-    return ax
 
 
 def platform_shares(dist: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
     """Horizontal bars: share of consenting customers on each platform."""
-    ax = _ax(ax)
+    ax = ax_or_new(ax, (7, 4))
     d = dist.sort_values("share_of_customers")
     ax.barh(d["platform"], d["share_of_customers"] * 100, color="tab:blue")
     for y, v in enumerate(d["share_of_customers"]):
@@ -35,7 +30,7 @@ def platform_shares(dist: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
 
 def platform_combinations(combos: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
     """UpSet-style bars: the most common sets of platforms used together."""
-    ax = _ax(ax, (8, 4.5))
+    ax = ax_or_new(ax, (8, 4.5))
     d = combos.iloc[::-1]
     ax.barh(d["combination"], d["share"] * 100, color="tab:purple")
     ax.set_xlabel("% of consenting customers")
@@ -46,7 +41,7 @@ def platform_combinations(combos: pd.DataFrame, ax: plt.Axes | None = None) -> p
 
 def value_deciles(deciles: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
     """Social presence and activity (left axis) and sentiment (right) by value decile."""
-    ax = _ax(ax, (8, 4.5))
+    ax = ax_or_new(ax, (8, 4.5))
     x = deciles["decile"]
     ax.plot(x, deciles["on_social"] * 100, marker="o", label="on social media")
     ax.plot(x, deciles["posting"] * 100, marker="s", label="posted in the last year")
@@ -70,7 +65,7 @@ def value_deciles(deciles: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes
 
 def segments(seg: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
     """Stacked bars: customers per RFM segment, split by social engagement."""
-    ax = _ax(ax, (8, 4.5))
+    ax = ax_or_new(ax, (8, 4.5))
     table = (
         seg.pivot_table(index="segment", columns="social", values="customers", observed=False)
         .reindex(index=SEGMENT_ORDER, columns=ENGAGEMENT_ORDER)
@@ -90,7 +85,7 @@ def segments(seg: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
 
 def latent_customers(latent: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
     """Bars: engaged non-customer accounts per platform."""
-    ax = _ax(ax)
+    ax = ax_or_new(ax, (7, 4))
     ax.bar(latent["platform"], latent["engaged"], color="tab:orange", label="engage with the brand")
     ax.bar(
         latent["platform"],
@@ -108,7 +103,7 @@ def latent_customers(latent: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Ax
 
 def degree_distribution(degrees: pd.Series, ax: plt.Axes | None = None) -> plt.Axes:
     """Log-log complementary CDF of node degree."""
-    ax = _ax(ax, (5, 4))
+    ax = ax_or_new(ax, (5, 4))
     d = np.sort(degrees.to_numpy())
     ccdf = 1.0 - np.arange(len(d)) / len(d)
     ax.loglog(d, ccdf, marker=".", linestyle="none", markersize=3)
@@ -120,7 +115,7 @@ def degree_distribution(degrees: pd.Series, ax: plt.Axes | None = None) -> plt.A
 
 def community_sizes(sizes: pd.Series, ax: plt.Axes | None = None) -> plt.Axes:
     """Histogram of community sizes (log bins)."""
-    ax = _ax(ax, (5, 4))
+    ax = ax_or_new(ax, (5, 4))
     s = sizes.to_numpy()
     bins = np.unique(np.logspace(0, np.log10(max(s.max(), 2)), 20).astype(int))
     ax.hist(s, bins=bins, color="tab:cyan")
@@ -145,7 +140,7 @@ def influencer_sample(
     kinds
         Node number -> ``customer``, ``churned customer`` or ``non-customer``.
     """
-    ax = _ax(ax, (8, 7))
+    ax = ax_or_new(ax, (8, 7))
     g = nx.Graph()
     g.add_edges_from(zip(edges["src"], edges["dst"], strict=True))
     g.add_nodes_from(centres)

@@ -1,4 +1,5 @@
-"""The evaluation protocol, and the trainable model on real airline tweets."""
+"""The airline-tweet protocol (socialcrm.experiments.listening_airline), the scorer
+metrics, and the trainable model on real airline tweets."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from socialcrm.listening import TextClassifierScorer, VaderScorer, complaint_score
-from socialcrm.listening.evaluate import (
-    END,
-    START,
+from socialcrm.experiments.listening_airline import (
     markdown_tables,
     prepare_tweets,
     run_evaluation,
 )
+from socialcrm.listening import TextClassifierScorer, VaderScorer, complaint_score
+from socialcrm.listening.metrics import complaint_metrics, label_metrics
 from socialcrm.reports.markdown import render_into_readme
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def test_prepare_tweets_dedupes_and_defines_complaints() -> None:
@@ -43,6 +45,20 @@ def test_render_into_readme(tmp_path) -> None:
     (tmp_path / "plain.md").write_text("no markers")
     assert not render_into_readme(tmp_path / "plain.md", "x")
     assert not render_into_readme(tmp_path / "absent.md", "x")
+
+
+def test_label_and_complaint_metrics_match_their_definitions() -> None:
+    y = np.array(["negative", "neutral", "positive", "negative"], dtype=object)
+    pred = np.array(["negative", "neutral", "positive", "positive"], dtype=object)
+    m = label_metrics(y, pred)
+    assert m["accuracy"] == 0.75
+    assert m["macro_f1"] == pytest.approx(np.mean([2 / 3, 1.0, 2 / 3]))  # per-class F1s
+    truth = np.array([True, True, False, False])
+    score = np.array([0.9, 0.4, 0.5, 0.1])  # flags rows 0 and 2 at the 0.5 threshold
+    c = complaint_metrics(truth, score)
+    assert (c["precision"], c["recall"], c["f1"]) == (0.5, 0.5, 0.5)
+    assert c["roc_auc"] == 0.75
+    assert complaint_metrics(truth, np.zeros(4))["precision"] == 0.0  # nothing flagged
 
 
 @pytest.mark.shared_data

@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m socialcrm.listening.evaluate                     # full protocol, writes results
-    python -m socialcrm.listening.evaluate listening.evaluation.folds=3 --no-readme
+    python -m socialcrm.experiments.listening_airline          # full protocol, writes results
+    python -m socialcrm.experiments.listening_airline listening.evaluation.folds=3 --no-readme
 
 Positional arguments are Hydra overrides of ``conf/config.yaml``. The data file is
 ``<paths.shared_data_dir>/<listening.evaluation.data_file>``; the results go to
@@ -52,14 +52,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
+from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline, make_union
 from sklearn.svm import LinearSVC
@@ -68,11 +61,11 @@ from socialcrm.config import compose
 from socialcrm.listening.base import LABELS, label_from_sentiment
 from socialcrm.listening.factory import build_model
 from socialcrm.listening.lexicon import complaint_score
+from socialcrm.listening.metrics import COMPLAINT_THRESHOLD, complaint_metrics, label_metrics
 from socialcrm.listening.vader import VaderScorer
 from socialcrm.reports.markdown import render_into_readme
 
 NO_REASON = "Can't Tell"
-START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 SENTIMENT_MODELS = {
     "majority": "majority class",
@@ -171,31 +164,19 @@ def _tfidf_lr() -> Any:
     )
 
 
-def _tfidf_svm() -> Any:
+def _word_char_svm(**svm: Any) -> Any:
+    """TF-IDF word 1-2 and char_wb 2-5 grams into a linear SVM (``svm``: its parameters)."""
     return make_pipeline(
         make_union(
             TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
             TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
         ),
-        LinearSVC(C=1.0, random_state=0),
+        LinearSVC(random_state=0, **svm),
     )
 
 
-def _sentiment_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    return {
-        "accuracy": float(accuracy_score(y, pred)),
-        "macro_f1": float(f1_score(y, pred, average="macro")),
-    }
-
-
-def _complaint_metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
-    flag = score >= 0.5
-    return {
-        "precision": float(precision_score(y, flag, zero_division=0)),
-        "recall": float(recall_score(y, flag, zero_division=0)),
-        "f1": float(f1_score(y, flag, zero_division=0)),
-        "roc_auc": float(roc_auc_score(y, score)),
-    }
+def _tfidf_svm() -> Any:
+    return _word_char_svm(C=1.0)
 
 
 def evaluate_fold(
@@ -233,14 +214,14 @@ def evaluate_fold(
     seconds: dict[str, float] = {}
 
     values, counts = np.unique(y_tr, return_counts=True)
-    sentiment["majority"] = _sentiment_metrics(y_te, np.full(len(y_te), values[counts.argmax()]))
+    sentiment["majority"] = label_metrics(y_te, np.full(len(y_te), values[counts.argmax()]))
     raw_pred = label_from_sentiment(VaderScorer(strip_mentions=False).compound(x_te))
-    sentiment["vader_raw"] = _sentiment_metrics(y_te, raw_pred)
+    sentiment["vader_raw"] = label_metrics(y_te, raw_pred)
     vader_pred = label_from_sentiment(VaderScorer().compound(x_te))
-    sentiment["vader"] = _sentiment_metrics(y_te, vader_pred)
+    sentiment["vader"] = label_metrics(y_te, vader_pred)
     for key, make in (("tfidf_lr", _tfidf_lr), ("tfidf_svm", _tfidf_svm)):
         t0 = time.perf_counter()
-        sentiment[key] = _sentiment_metrics(y_te, make().fit(x_tr, y_tr).predict(x_te))
+        sentiment[key] = label_metrics(y_te, make().fit(x_tr, y_tr).predict(x_te))
         seconds[key] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -251,15 +232,15 @@ def evaluate_fold(
     seconds["model_score"] = time.perf_counter() - t0
     proba = model.predict_proba(x_te)
     model_pred = scores["label"].to_numpy(dtype=object)
-    sentiment["model"] = _sentiment_metrics(y_te, model_pred)
+    sentiment["model"] = label_metrics(y_te, model_pred)
     confusion = {
         "vader": confusion_matrix(y_te, vader_pred, labels=list(LABELS)).tolist(),
         "model": confusion_matrix(y_te, model_pred, labels=list(LABELS)).tolist(),
     }
 
-    complaint["lexicon"] = _complaint_metrics(c[test], complaint_score(x_te))
-    complaint["model_negative"] = _complaint_metrics(c[test], proba["negative"].to_numpy())
-    complaint["model"] = _complaint_metrics(c[test], scores["complaint"].to_numpy())
+    complaint["lexicon"] = complaint_metrics(c[test], complaint_score(x_te))
+    complaint["model_negative"] = complaint_metrics(c[test], proba["negative"].to_numpy())
+    complaint["model"] = complaint_metrics(c[test], scores["complaint"].to_numpy())
 
     topic = _topic_fold(tweets, train, test)
     return {
@@ -280,16 +261,10 @@ def _topic_fold(
     text = tweets["text"].to_numpy(dtype=object)
     reason = tweets["negativereason"].to_numpy(dtype=object)
     values, counts = np.unique(reason[tr].astype(str), return_counts=True)
-    out = {"majority": _sentiment_metrics(reason[te], np.full(len(te), values[counts.argmax()]))}
-    clf = make_pipeline(
-        make_union(
-            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
-        ),
-        LinearSVC(C=0.5, class_weight="balanced", random_state=0),
-    )
+    out = {"majority": label_metrics(reason[te], np.full(len(te), values[counts.argmax()]))}
+    clf = _word_char_svm(C=0.5, class_weight="balanced")
     clf.fit(list(text[tr]), reason[tr].astype(str))
-    out["tfidf_svm"] = _sentiment_metrics(reason[te], clf.predict(list(text[te])))
+    out["tfidf_svm"] = label_metrics(reason[te], clf.predict(list(text[te])))
     return out
 
 
@@ -374,7 +349,7 @@ def run_evaluation(
             "seed": seed,
             "dedupe": "drop_duplicates(tweet_id, keep=first) before splitting",
             "complaint_target": 'negativereason present and != "Can\'t Tell"',
-            "complaint_threshold": 0.5,
+            "complaint_threshold": COMPLAINT_THRESHOLD,
             "sd": "sample standard deviation over folds (ddof=1)",
         },
         "model_params": params,
