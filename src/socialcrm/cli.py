@@ -197,11 +197,11 @@ def train(
     params: Path | None = PARAMS_OPTION,
     task: str | None = TASK_OPTION,
 ) -> None:
-    """Train, evaluate, log and register task with model on features (socialcrm.train);
+    """Train, evaluate, log and register task with model on features (the run edge);
     writes metrics and curves to train.outputs_dir for DVC."""
     from socialcrm.config import with_task
     from socialcrm.data.customer_table import check_task
-    from socialcrm.train import train as run_train
+    from socialcrm.runner import train as run_train
 
     with exit_on_user_error(err_console):
         cfg = _config(overrides, params)
@@ -217,11 +217,11 @@ def train(
 @app.command()
 def run(overrides: list[str] = OVERRIDES) -> None:
     """The main job: generate (synthetic only), validate, ingest, features, insight report,
-    CLV then churn training (a saved customer is worth their CLV); ends with a summary table."""
+    then each task of pipeline.tasks in order; ends with a summary table."""
     from socialcrm.data.generate import run_generate
-    from socialcrm.features.run import run_features
+    from socialcrm.features.run import ensure_features
     from socialcrm.reports.run import run_report
-    from socialcrm.train import train
+    from socialcrm.runner import train
 
     with exit_on_user_error(err_console):
         cfg = compose(overrides or [])
@@ -230,12 +230,12 @@ def run(overrides: list[str] = OVERRIDES) -> None:
         if cfg.data.source == "synthetic":
             run_generate(cfg, console=console)
         _ingest(cfg.data)
-        run_features(cfg, console=console)
+        ensure_features(cfg, console=console)  # skipped when the table matches
         run_report(cfg, console=console)
-        # CLV first: the churn campaign values a saved customer at their registered CLV
+        # in config order: a task may use a model an earlier one registered
         outcomes = [
             train(compose([*(overrides or []), f"task={task}"]), console=console)
-            for task in ("clv", "churn")
+            for task in cfg.pipeline.tasks
         ]
     _print_training_summary(outcomes)
     console.print(f"[bold green]done[/] in {time.perf_counter() - t0:.1f} s")
@@ -244,13 +244,11 @@ def run(overrides: list[str] = OVERRIDES) -> None:
 
 def _print_training_summary(outcomes) -> None:
     """One row per trained task: headline test metrics, the baseline's, the grade, the run."""
-    from socialcrm.train import headline
-
     table = Table(title="trained models (test cutoff)")
     for col in ("task", "model", "metrics", "baseline", "grade", "MLflow run", "registered"):
         table.add_column(col)
     for o in outcomes:
-        rows = headline(o.result, short=True)
+        rows = o.headline[:3]
         table.add_row(
             o.task,
             o.model,

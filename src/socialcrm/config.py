@@ -40,6 +40,7 @@ COMPOSED_KEYS = (
     "task",
     "model",
     "seed",
+    "pipeline",
     "train",
 )
 
@@ -99,8 +100,8 @@ def load_params(path: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
         ``key=value`` dotlist overrides of existing keys, e.g.
         ``data.generator.n_customers=500``. DVC's file is already resolved
         (except ``${project_root:}``, filled in here with this checkout), so an
-        override changes that key only: ``seed=7`` does not reach
-        ``model.classification.random_state``. Config groups (``model=xgboost``)
+        override changes that key only (``seed=7`` reaches the estimator, whose
+        seed the model factory sets from ``seed``). Config groups (``model=xgboost``)
         cannot be switched here: choose them when composing (``dvc exp run -S``).
 
     Raises

@@ -19,7 +19,7 @@ import pytest
 from socialcrm.config import compose
 from socialcrm.data import load
 from socialcrm.data.generate import run_generate
-from socialcrm.train import feature_table_path, train
+from socialcrm.runner import feature_table_path, train
 
 pytestmark = pytest.mark.xdist_group("train")
 

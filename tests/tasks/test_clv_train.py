@@ -18,7 +18,7 @@ from socialcrm.data import load
 from socialcrm.data.generate import run_generate
 from socialcrm.data.synthetic.truth import expected_future_spend
 from socialcrm.evaluation.value import normalized_gini
-from socialcrm.train import train
+from socialcrm.runner import feature_table_path, load_features, train
 
 pytestmark = pytest.mark.xdist_group("train")
 
@@ -147,7 +147,7 @@ def test_churn_campaign_values_saved_customers_at_their_clv(trained):
         test_rows.prediction.mean(), rel=1e-6
     )
     run = mlflow.MlflowClient(cfg.tracking.tracking_uri).get_run(outcome.run_id)
-    assert run.data.tags["saved_value_model"] == f"socialcrm-clv/{clv_outcome.version}"
+    assert run.data.tags["context.customer_value"] == f"socialcrm-clv/{clv_outcome.version}"
     # without a registered CLV model the constant is used
     off = train(
         compose(
@@ -162,3 +162,41 @@ def test_churn_campaign_values_saved_customers_at_their_clv(trained):
     )
     assert off.result.info["saved_value_source"] == "constant"
     assert off.result.metrics["campaign_mean_saved_value"] == churn_cfg.task.saved_value
+
+
+def test_a_clv_model_of_another_feature_set_never_values_the_campaign(trained):
+    """The churn campaign uses a CLV model only if it learnt from the same data set and
+    feature set; otherwise it falls back to task.saved_value and the run says why."""
+    cfg, _, root = trained
+    common = ["experiment=quick", f"paths.root_dir={root}", "task.explain=false"]
+    other = train(compose([*common, "task=clv", "features=crm", "train.alias=crmonly"]))
+    client = mlflow.MlflowClient(cfg.tracking.tracking_uri)
+    tags = client.get_model_version("socialcrm-clv", other.version).tags
+    assert tags["features"] == "crm" and tags["data"] == "synthetic_small"
+    churn = train(
+        compose([*common, "train.register=false", "task.value_model=socialcrm-clv@crmonly"])
+    )
+    assert churn.result.info["saved_value_source"] == "constant"
+    note = client.get_run(churn.run_id).data.tags["context.customer_value"]
+    assert note.startswith("none:") and "features=crm, not features=all" in note
+
+
+def test_another_horizon_gets_its_own_feature_table_never_the_old_one(trained):
+    """`train task=clv features.horizon_days=180` after a 90-day run: the run edge
+    rebuilds the table for 180 days (or, with features.on_mismatch=error, refuses)."""
+    from socialcrm.identity import IdentityMismatchError
+
+    cfg, _, root = trained
+    common = ["experiment=quick", "task=clv", f"paths.root_dir={root}"]
+    path = feature_table_path(cfg)
+    build = json.loads((path.parent / "build.json").read_text())
+    assert build["identity"]["features"]["horizon_days"] == 90
+    spend90 = pd.read_parquet(path).groupby("cutoff").label_future_spend.mean()
+    with pytest.raises(IdentityMismatchError, match="horizon_days 90 -> 180"):
+        load_features(compose([*common, "features.horizon_days=180", "features.on_mismatch=error"]))
+    frame, _, path180 = load_features(compose([*common, "features.horizon_days=180"]))
+    build = json.loads((path180.parent / "build.json").read_text())
+    assert build["identity"]["features"]["horizon_days"] == 180
+    spend180 = frame.groupby("cutoff").label_future_spend.mean()
+    both = spend90.index.intersection(spend180.index)
+    assert len(both) and (spend180[both] > spend90[both]).all()  # twice the horizon

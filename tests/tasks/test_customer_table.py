@@ -27,7 +27,7 @@ from socialcrm.data.customer_table import (
 from socialcrm.data.example_export import telco_like_table
 from socialcrm.data.validate import DataContractError
 from socialcrm.errors import ConfigError
-from socialcrm.train import load_features
+from socialcrm.runner import load_features
 
 HEADER = "customerID,gender,tenure,MonthlyCharges,TotalCharges,Contract,Churn"
 ROWS = [
@@ -414,3 +414,32 @@ def test_real_telco_reaches_the_reference():
     assert m["roc_auc"] >= 0.84, m
     assert m["brier"] <= 0.14, m
     assert m["roc_auc"] > result.baseline_metrics["roc_auc"] + 0.05
+
+
+def test_tuning_a_cross_validated_task_finishes_and_registers(tmp_path):
+    """`tune experiment=telco model=logreg tune.n_trials=2` (it used to crash after the
+    study: a customer table has no split column)."""
+    import mlflow
+
+    from socialcrm.tuning import tune
+
+    csv = fake_telco(tmp_path / "telco.csv", n=200)
+    cfg = compose(
+        [
+            "experiment=telco",
+            "model=logreg",
+            "task.explain=false",
+            "tune.n_trials=2",
+            "tune.register=true",
+            f"data.path={csv}",
+            f"paths.root_dir={tmp_path}",
+        ]
+    )
+    outcome = tune(cfg)
+    assert len(outcome.trials) == 2 and outcome.metric == "valid_roc_auc"
+    assert outcome.best_value == max(outcome.trials.value)  # the CV mean ROC-AUC
+    assert outcome.version is not None
+    version = mlflow.MlflowClient(cfg.tracking.tracking_uri).get_model_version_by_alias(
+        outcome.registered, "challenger"
+    )
+    assert str(version.version) == outcome.version and version.tags["data"] == "telco"

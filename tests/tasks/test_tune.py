@@ -16,7 +16,7 @@ from socialcrm.config import compose
 from socialcrm.data import load
 from socialcrm.data.generate import run_generate
 from socialcrm.tracking import experiment_name
-from socialcrm.tune import (
+from socialcrm.tuning import (
     apply_overrides,
     check_paths,
     flatten_space,
@@ -245,7 +245,7 @@ def test_stdout_summary_does_not_need_a_terminal():
     # the summary is printed with rich; smoke-check it renders to a plain buffer
     from rich.console import Console
 
-    from socialcrm.tune import TuneOutcome, _summary
+    from socialcrm.tuning import TuneOutcome, _summary
 
     buf = io.StringIO()
     outcome = TuneOutcome(

@@ -105,7 +105,7 @@ def run_experiment(
         ``folds`` (per-fold metrics), ``seeds`` (the best model, raw vs derived, per
         seed), ``best`` (its summary row), ``data`` (table facts), ``config``.
     """
-    from socialcrm.train import load_features
+    from socialcrm.runner import load_features
 
     say = console.print if console is not None else (lambda *a, **k: None)
 

@@ -222,6 +222,20 @@ class ScoringModel:
             return self.pipeline.predict_proba(Xf)[:, 1]
         return self.pipeline.predict(Xf)
 
+    @property
+    def output_name(self) -> str:
+        """The score's column in what the deployed model returns."""
+        return "probability" if self.kind == "classification" else "prediction"
+
+    def scores(self, X: pd.DataFrame) -> pd.DataFrame:
+        """What the deployed model returns before reasons: the score, and for
+        classifiers the ``decision`` at the threshold chosen on validation."""
+        X = self.frame(X)
+        out = pd.DataFrame({self.output_name: self.predict(X)}, index=X.index)
+        if self.kind == "classification":
+            out["decision"] = out[self.output_name] >= self.threshold
+        return out
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability (classifiers) or prediction (regressors)."""
         raw = self.raw_score(X)

@@ -36,6 +36,7 @@ from socialcrm.tasks.base import (
     mean_sd,
     task_data,
 )
+from socialcrm.tasks.protocol import Headline
 
 GRADE_METRIC = "f1"  # churner F1 at the threshold chosen on validation
 
@@ -76,6 +77,17 @@ class ChurnTask:
 
     name = "churn"
     kind = "classification"
+    context_tables: tuple[str, ...] = ()
+    headline = (
+        Headline("ROC-AUC", "roc_auc", ".3f"),
+        Headline("PR-AUC", "pr_auc", ".3f"),
+        Headline("Brier", "brier", ".4f"),
+        Headline("log loss", "log_loss", ".4f"),
+        Headline("lift@10%", "lift_at_10", ".2f"),
+        Headline("capture@10%", "capture_at_10", ".3f"),
+        Headline("F1", "f1", ".3f"),
+    )
+    dvc_tables = ("calibration", "lift", "profit")
 
     def __init__(
         self,
@@ -108,6 +120,8 @@ class ChurnTask:
         self.saved_value = saved_value
         self.save_rate = save_rate
         self.value_model = value_model
+        # the run edge scores this registered model and passes its values as context
+        self.context_models = {"customer_value": value_model} if value_model else {}
         self.explain = explain
         self.explain_max_rows = explain_max_rows
         self.top_reasons = top_reasons
@@ -204,6 +218,20 @@ class ChurnTask:
         return result
 
     # -- reporting ------------------------------------------------------------------
+    def summary_rows(self, result: TaskResult) -> list[tuple[str, str, str]]:
+        """The retention campaign's best cut and where a saved customer's value came from."""
+        m = result.metrics
+        if "campaign_best_contacted" not in m:
+            return []
+        return [
+            (
+                "campaign: best cut",
+                f"{m['campaign_best_contacted']:,.0f} contacted, "
+                f"profit {m['campaign_expected_profit']:,.0f}",
+                f"saved value: {result.info.get('saved_value_source', 'constant')}",
+            )
+        ]
+
     def _result(
         self,
         data: TaskData,

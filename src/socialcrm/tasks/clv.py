@@ -32,6 +32,7 @@ from socialcrm.models.calibration import ScoringModel
 from socialcrm.models.factory import build_pipeline
 from socialcrm.models.value import commercial_clv
 from socialcrm.tasks.base import TaskResult, draw_figures, explanation_outputs, task_data
+from socialcrm.tasks.protocol import Headline
 from socialcrm.tasks.referral import missed_by_clv, referral_value
 
 BASELINE = "baseline_clv"
@@ -69,6 +70,19 @@ class ClvTask:
     name = "clv"
     kind = "regression"
     context_tables = ("referrals",)
+    context_models: Mapping[str, str] = {}
+    headline = (
+        Headline("normalized Gini", "normalized_gini", ".3f"),
+        Headline("Spearman", "spearman", ".3f"),
+        Headline("top-10% value share", "top10_share", ".3f"),
+        Headline("top-20% found", "top20_found", ".3f"),
+        Headline("decile MAPE", "decile_mape", ".3f"),
+        Headline("MAE", "mae", ".1f"),
+        Headline("RMSE", "rmse", ".1f"),
+        Headline("total predicted", "total_predicted", ",.0f"),
+        Headline("total actual", "total_actual", ",.0f"),
+    )
+    dvc_tables = ("deciles", "gain")
 
     def __init__(
         self,
@@ -197,6 +211,20 @@ class ClvTask:
         )
 
     # -- reporting ------------------------------------------------------------------
+    def summary_rows(self, result: TaskResult) -> list[tuple[str, str, str]]:
+        """How many of the top customers by CLV + referral value a CLV ranking misses."""
+        m = result.metrics
+        key = f"referral_top{self.referral_top}_missed_by_clv"
+        if key not in m:
+            return []
+        return [
+            (
+                "referral value",
+                f"{m[key]:.0f} of the top by CLV + CRV missed by CLV alone",
+                f"CRV {m['crv_share_of_value']:.1%} of value",
+            )
+        ]
+
     def _report(self, result: TaskResult, y: np.ndarray, scores: dict[str, np.ndarray]) -> None:
         deciles = {name: decile_table(y, s) for name, s in scores.items()}
         comparison = pd.DataFrame(

@@ -64,9 +64,7 @@ class ScoringPyfunc(mlflow.pyfunc.PythonModel):
         """
         X = self.model.frame(pd.DataFrame(model_input))
         top = int((params or {}).get("top_reasons", self.top))
-        out = pd.DataFrame({self.output: self.model.predict(X)}, index=X.index)
-        if self.model.kind == "classification":
-            out["decision"] = out[self.output] >= self.model.threshold
+        out = self.model.scores(X)
         if top and explainable(self.model.pipeline):
             out = out.join(self._reasons(X, top))
         return out.reset_index(drop=True)
@@ -144,7 +142,7 @@ def log_scoring_model(
     """
     import socialcrm
 
-    output = "probability" if model.kind == "classification" else "prediction"
+    output = model.output_name
     rows = model.frame(example)
     example = synthetic_background(rows, k=EXAMPLE_ROWS) if len(rows) else None
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,490 @@
+"""The run edge: the one way from a composed config to a published model.
+
+``prepare`` (feature table, task, context) -> ``fit`` (the task's ``fit_evaluate``)
+-> ``log_run`` and ``register`` (MLflow run, registry) -> ``write_dvc_outputs``
+-> ``print_summary``. ``python -m socialcrm.train``, ``python -m socialcrm.tune``,
+the CLI and the experiment runners all go through here. Nothing here names a
+task: what differs between tasks comes from the declared task contract
+(:class:`socialcrm.tasks.protocol.Task`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+import socialcrm.config  # noqa: F401  (registers the ${project_root:} resolver)
+from socialcrm.data.io import atomic_dir
+from socialcrm.tasks.base import TaskResult
+from socialcrm.tasks.protocol import Task, check_task
+
+# -- inputs -------------------------------------------------------------------------
+
+
+def feature_table_path(cfg: DictConfig) -> Path:
+    """Where the run reads its features."""
+    if cfg.train.features_table:
+        return Path(cfg.train.features_table)
+    return Path(cfg.features.output_dir) / "features.parquet"
+
+
+def load_features(
+    cfg: DictConfig, console: Console | None = None
+) -> tuple[pd.DataFrame, list[dict], Path]:
+    """The feature table, its manifest and its path; builds the table unless one built
+    for the same request exists (:func:`socialcrm.features.run.ensure_features`).
+
+    ``data.source: customer_table`` (a ready customer-level table with a target column,
+    e.g. ``data=telco``) is read and mapped directly; there are no event tables to build from.
+    """
+    if cfg.data.get("source") == "customer_table":
+        from socialcrm.data.customer_table import load_customer_table
+
+        return load_customer_table(cfg.data)
+    if cfg.train.features_table:  # a table the user names is taken as it is
+        path = Path(cfg.train.features_table)
+        if not path.is_file():
+            raise FileNotFoundError(f"train.features_table {path} does not exist")
+    else:
+        from socialcrm.features.run import ensure_features
+
+        # reused only if it was built for this very request (horizon, cutoffs, data, ...)
+        path = ensure_features(cfg, console=console)
+    manifest = json.loads((path.parent / "feature_manifest.json").read_text())
+    return pd.read_parquet(path), manifest, path
+
+
+def build_task(cfg: DictConfig, **overrides: Any) -> Task:
+    """``cfg.task`` instantiated (``overrides``: constructor arguments to change)."""
+    return check_task(instantiate(cfg.task, **overrides, _convert_="all"))
+
+
+def registered_name(cfg: DictConfig, task: Task) -> str:
+    return str(cfg.train.registered_model or f"socialcrm-{task.name}")
+
+
+@dataclass
+class Prepared:
+    """What every fit of one config shares: the table, the task and its context.
+
+    Attributes
+    ----------
+    notes
+        Tags about the context (which registered model each context came from, or
+        why none was used).
+    """
+
+    cfg: DictConfig
+    task: Task
+    frame: pd.DataFrame
+    manifest: list[dict]
+    path: Path
+    groups: list[str]
+    context: dict[str, pd.DataFrame] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dataset_name(self) -> str:
+        return f"{self.cfg.data.name}/{self.cfg.features.name}"
+
+
+def prepare(cfg: DictConfig, console: Console | None = None) -> Prepared:
+    """Load the feature table, build the task, gather its context."""
+    frame, manifest, path = load_features(cfg, console)
+    task = build_task(cfg)
+    context, notes = task_context(cfg, task, frame, console)
+    return Prepared(cfg, task, frame, manifest, path, list(cfg.features.groups), context, notes)
+
+
+def task_context(
+    cfg: DictConfig, task: Task, frame: pd.DataFrame, console: Console | None = None
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Extra inputs a task asks for: the event tables it names in ``context_tables``
+    (read from the ingested data set when present) and, for each of its
+    ``context_models``, the values that registered model predicts for the rows
+    (``customer_id, cutoff, value``), if it was trained on the same data set and
+    feature set. Returns the context and a note (tag) per context model."""
+    context: dict[str, pd.DataFrame] = {}
+    notes: dict[str, str] = {}
+    interim = cfg.data.get("interim_dir")
+    for name in task.context_tables:
+        if interim and (Path(interim) / f"{name}.parquet").is_file():
+            context[name] = pd.read_parquet(Path(interim) / f"{name}.parquet")
+    for name, uri in task.context_models.items():
+        try:
+            values = registered_values(
+                cfg.tracking, uri, frame, {"data": cfg.data.name, "features": cfg.features.name}
+            )
+        except LookupError as err:
+            notes[f"context.{name}"] = f"none: {err}"
+            if console is not None:
+                console.print(f"[yellow]{name}: {err}; the task's default is used[/]")
+            continue
+        context[name] = values
+        notes[f"context.{name}"] = values.attrs["model_version"]
+    return context, notes
+
+
+def registered_values(
+    tracking, model_uri: str, frame: pd.DataFrame, expect: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Score the test rows (all rows without a split) with ``models:/<model_uri>``.
+
+    Parameters
+    ----------
+    tracking
+        The ``tracking`` config node.
+    model_uri
+        ``name@alias``.
+    frame
+        The feature table.
+    expect
+        Model-version tags the model must carry (``data``, ``features``: what it was
+        trained on), so that a model of another data set never values these rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id, cutoff, value`` with ``attrs["model_version"]``.
+
+    Raises
+    ------
+    LookupError
+        If the model is not registered, was trained on other data or features, or
+        cannot score this feature table.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from socialcrm.tracking import configure
+
+    configure(tracking)
+    name, _, alias = model_uri.partition("@")
+    try:
+        mv = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        raise LookupError(f"no registered model {model_uri}") from None
+    differs = {k: mv.tags.get(k) for k, v in (expect or {}).items() if mv.tags.get(k) != str(v)}
+    if differs:
+        found = ", ".join(f"{k}={v}" for k, v in differs.items())
+        wanted = ", ".join(f"{k}={expect[k]}" for k in differs)
+        raise LookupError(f"{model_uri} (v{mv.version}) was trained on {found}, not {wanted}")
+    rows = frame[frame["split"] == "test"] if "split" in frame.columns else frame
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{model_uri}")
+        # only the model's inputs: MLflow warns about every other column (ids, labels)
+        schema = model.metadata.get_input_schema()
+        inputs = [c for c in schema.input_names() if c in rows.columns] if schema else list(rows)
+        scores = model.predict(rows[inputs], params={"top_reasons": 0})
+    except (MlflowException, ValueError, KeyError) as err:
+        raise LookupError(
+            f"{model_uri} (v{mv.version}) cannot score this feature table: {err}"
+        ) from err
+    keys = [c for c in ("customer_id", "cutoff") if c in rows.columns]
+    out = rows[keys].reset_index(drop=True).assign(value=scores.iloc[:, 0].to_numpy(float))
+    out.attrs["model_version"] = f"{name}/{mv.version}"
+    return out
+
+
+# -- fit ----------------------------------------------------------------------------
+
+
+def fit(
+    prepared: Prepared,
+    model_cfg: Mapping[str, Any] | None = None,
+    task: Task | None = None,
+) -> tuple[TaskResult, float]:
+    """``task.fit_evaluate`` on the prepared table; the result and the seconds it took.
+
+    Parameters
+    ----------
+    model_cfg
+        A plain model config (default: the config's ``model``; tuning passes trials).
+    task
+        Another instance of the task (default: the prepared one; tuning trials pass
+        one without explanations).
+    """
+    cfg = prepared.cfg
+    model_cfg = model_cfg or OmegaConf.to_container(cfg.model, resolve=True)
+    t0 = time.perf_counter()
+    origins = int((cfg.get("split") or {}).get("test_cutoffs", 1) or 1)
+    if origins > 1:
+        result = backtest(prepared, model_cfg, origins, task)
+    else:
+        result = _fit_once(prepared, prepared.frame, model_cfg, task or prepared.task)
+    return result, time.perf_counter() - t0
+
+
+def _fit_once(prepared: Prepared, frame: pd.DataFrame, model_cfg, task: Task) -> TaskResult:
+    return task.fit_evaluate(
+        frame,
+        prepared.manifest,
+        prepared.groups,
+        model_cfg,
+        int(prepared.cfg.seed),
+        context=prepared.context,
+    )
+
+
+def backtest(
+    prepared: Prepared, model_cfg: Mapping[str, Any], origins: int, task: Task | None = None
+) -> TaskResult:
+    """A rolling-origin backtest over the last ``origins`` cutoffs.
+
+    The task is fitted once per origin (:func:`socialcrm.tasks.splits.rolling_origins`);
+    the result is the latest origin's (the deployable model, its tables and
+    figures), with ``tables["backtest"]`` (one row per origin: its test cutoff and
+    test metrics) and ``backtest_<metric>_mean`` / ``_sd`` over the origins.
+    Earlier origins are fitted without explanations.
+    """
+    import matplotlib.pyplot as plt
+
+    from socialcrm.tasks import splits
+
+    cfg, frame = prepared.cfg, prepared.frame
+    if "cutoff" not in frame.columns:
+        raise ValueError("split.test_cutoffs > 1 needs a feature table with cutoffs")
+    maps = splits.rolling_origins(
+        frame["cutoff"].unique(),
+        int(cfg.features.horizon_days),
+        origins,
+        int(cfg.features.cutoffs.get("valid_cutoffs", 1)),
+    )
+    quiet = task or build_task(cfg, explain=False)
+    rows = []
+    for i, mapping in enumerate(maps):
+        latest = i == len(maps) - 1
+        result = _fit_once(
+            prepared,
+            splits.with_split(frame, mapping),
+            model_cfg,
+            (task or prepared.task) if latest else quiet,
+        )
+        if not latest:
+            for fig in result.figures.values():
+                plt.close(fig)
+        test_metrics = {k: v for k, v in result.metrics.items() if not k.startswith("valid_")}
+        base = {f"baseline_{k}": v for k, v in result.baseline_metrics.items()}
+        rows.append({"test_cutoff": splits.test_cutoff(mapping), **test_metrics, **base})
+    table = pd.DataFrame(rows)
+    result.tables["backtest"] = table
+    result.metrics |= splits.mean_sd(table, prefix="backtest_")
+    return result
+
+
+# -- publish ------------------------------------------------------------------------
+
+
+def run_tags(cfg: DictConfig, task: Task) -> dict[str, str]:
+    """What a run is, as tags (the runs table's columns)."""
+    return {
+        "task": task.name,
+        "model": str(cfg.model.name),
+        "features": str(cfg.features.name),
+        "data": str(cfg.data.name),
+    }
+
+
+def run_name(cfg: DictConfig, task: Task, prefix: str = "") -> str:
+    name = f"{task.name}-{cfg.model.name}-{cfg.features.name}-{cfg.data.name}-seed{cfg.seed}"
+    return f"{prefix}{name}"
+
+
+def log_run(
+    prepared: Prepared, result: TaskResult, fit_seconds: float, cfg: DictConfig | None = None
+) -> None:
+    """Log config, dataset, manifest, context notes and results to the active MLflow run.
+
+    ``cfg`` replaces the prepared config in the log (tuning logs the best model's).
+    """
+    import mlflow
+
+    from socialcrm.tracking import log as tlog
+
+    tlog.log_config(cfg or prepared.cfg)
+    tlog.log_dataset(prepared.frame, prepared.path, prepared.dataset_name, prepared.task.target)
+    mlflow.log_text(json.dumps(prepared.manifest, indent=2), "feature_manifest.json")
+    tlog.log_task_result(result, fit_seconds)
+    mlflow.set_tags({"grade": result.grade, **prepared.notes})
+
+
+def register(prepared: Prepared, result: TaskResult, name: str | None, alias: str) -> str | None:
+    """Log the deployable model to the active run; register it as ``name`` (None: log
+    only) with ``alias`` and tag the version with the data and features it learnt from.
+
+    Returns
+    -------
+    str or None
+        The registered version.
+    """
+    import mlflow
+
+    from socialcrm.tracking.pyfunc import log_scoring_model, set_alias
+
+    frame, cfg = prepared.frame, prepared.cfg
+    # customer tables (evaluation by CV) have no split column: summarise every row
+    test_rows = frame[frame["split"] == "test"] if "split" in frame.columns else frame
+    info = log_scoring_model(
+        result.model,
+        test_rows if len(test_rows) else frame,
+        name,
+        top_reasons=int(cfg.task.get("top_reasons", 3)),
+    )
+    if name is None:
+        return None
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    for key, value in {"data": cfg.data.name, "features": cfg.features.name}.items():
+        client.set_model_version_tag(name, version, key, str(value))
+    set_alias(name, alias, version)
+    mlflow.set_tag("registered_model", f"{name}/{version}@{alias}")
+    return version
+
+
+def write_dvc_outputs(result: TaskResult, task: Task, out_dir: Path) -> None:
+    """Metrics (JSON) and the task's ``dvc_tables`` (CSV) where ``dvc metrics show`` /
+    ``dvc plots show`` read them."""
+    with atomic_dir(out_dir / task.name) as tmp:
+        metrics = {
+            "model": {k: v for k, v in result.metrics.items() if not k.startswith("valid_")},
+            "baseline": result.baseline_metrics,
+            **result.references,
+            "grade": result.grade,
+        }
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+        for name in task.dvc_tables:
+            if name in result.tables:
+                table = result.tables[name]
+                if len(table) > 2000:  # keep plot files small
+                    table = table.iloc[:: max(len(table) // 1000, 1)]
+                table.to_csv(tmp / f"{name}.csv", index=False)
+
+
+# -- the whole edge -----------------------------------------------------------------
+
+
+@dataclass
+class TrainOutcome:
+    """What one training run produced: results, the MLflow run and the registered version."""
+
+    task: str
+    model: str
+    result: TaskResult
+    run_id: str
+    registered: str | None
+    version: str | None
+    objective: float
+    headline: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def objective_value(metrics: Mapping[str, float], metric: str) -> float:
+    """``valid_<metric>``; for cross-validated tasks (no ``valid_`` keys) the CV mean ``metric``.
+
+    Raises
+    ------
+    KeyError
+        If the task reported neither.
+    """
+    key = f"valid_{metric}"
+    if key in metrics:
+        return float(metrics[key])
+    if metric in metrics and not any(k.startswith("valid_") for k in metrics):
+        return float(metrics[metric])
+    raise KeyError(f"the task reported no {key!r} (metrics: {sorted(metrics)})")
+
+
+def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
+    """Fit and evaluate ``cfg.task`` with ``cfg.model`` on ``cfg.features``; log, register,
+    write the DVC files, print the summary."""
+    from socialcrm.tracking import log as tlog
+    from socialcrm.tracking import start_run
+
+    t0 = time.perf_counter()
+    prepared = prepare(cfg, console)
+    task = prepared.task
+    result, _ = fit(prepared)
+    fit_seconds = time.perf_counter() - t0
+    name = registered_name(cfg, task)
+    tags = {**tlog.git_info(), **run_tags(cfg, task)}
+    with start_run(cfg.tracking, task.name, run_name=run_name(cfg, task), tags=tags) as active:
+        log_run(prepared, result, fit_seconds)
+        version = register(prepared, result, name, cfg.train.alias) if cfg.train.register else None
+        run_id = active.info.run_id
+    write_dvc_outputs(result, task, Path(cfg.train.outputs_dir))
+    outcome = TrainOutcome(
+        task=task.name,
+        model=str(cfg.model.name),
+        result=result,
+        run_id=run_id,
+        registered=name if version else None,
+        version=version,
+        objective=objective_value(result.metrics, task.metric),
+        headline=headline(task, result),
+    )
+    if console is not None:
+        print_summary(cfg, task, outcome, console)
+    return outcome
+
+
+def run(cfg: DictConfig, console: Console | None = None) -> float:
+    """:func:`train`, returning the validation value of ``task.metric`` (what sweeps maximise)."""
+    return train(cfg, console).objective
+
+
+# -- summaries ----------------------------------------------------------------------
+
+
+def headline(task: Task, result: TaskResult, short: bool = False) -> list[tuple[str, str, str]]:
+    """``(label, model value, baseline value)`` of the task's headline metrics."""
+    rows = []
+    m, b = result.metrics, result.baseline_metrics
+    for h in task.headline[:3] if short else task.headline:
+        if h.key in m:
+            rows.append(
+                (h.label, format(m[h.key], h.fmt), format(b[h.key], h.fmt) if h.key in b else "")
+            )
+    return rows
+
+
+def print_summary(cfg: DictConfig, task: Task, outcome: TrainOutcome, console: Console) -> None:
+    """The run's headline metrics beside the baseline and references, the grade, the
+    task's business views, and where the run and model went."""
+    result = outcome.result
+    table = Table(title=f"{task.name}: {cfg.model.name} on {cfg.data.name} / {cfg.features.name}")
+    refs = list(result.references)
+    for col in ("metric", "model", "baseline", *refs):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    for h in task.headline:
+        if h.key not in result.metrics:
+            continue
+        base = result.baseline_metrics.get(h.key)
+        ref_values = [
+            format(result.references[r][h.key], h.fmt) if h.key in result.references[r] else ""
+            for r in refs
+        ]
+        table.add_row(
+            h.label,
+            format(result.metrics[h.key], h.fmt),
+            "" if base is None else format(base, h.fmt),
+            *ref_values,
+        )
+    table.add_row("grade", result.grade, "", *[""] * len(refs))
+    for label, value, note in task.summary_rows(result):
+        table.add_row(label, value, note, *[""] * len(refs))
+    console.print(table)
+    where = (
+        f"registered {outcome.registered} v{outcome.version} @{cfg.train.alias}"
+        if outcome.version
+        else "not registered"
+    )
+    console.print(f"MLflow run {outcome.run_id} ({where}); open the UI with `make ui`")

@@ -1,0 +1,93 @@
+"""What every task provides: the contract the run edge, tuning, the CLI and the DVC
+outputs depend on (and nothing else of a task).
+
+A task is a class built from its config by ``hydra.utils.instantiate(cfg.task)``
+(plain-value parameters). The shared layer reads only what :class:`Task`
+declares, so a new task is one module and one ``conf/task/<name>.yaml``:
+
+- identity: ``name`` (the MLflow experiment and ``socialcrm-<name>`` model),
+  ``target`` (label column), ``kind`` (which estimator node of a model config it
+  fits: ``classification`` or ``regression``), ``metric`` (what sweeps maximise,
+  read as ``valid_<metric>`` or, cross-validated, ``<metric>``);
+- inputs beyond the feature table: ``context_tables`` (ingested event tables by
+  name) and ``context_models`` (context name -> registered model URI whose
+  predictions the run edge scores for it; a model trained on another data set or
+  feature set is not used);
+- ``fit_evaluate``: fit, evaluate against the task's baseline, grade, business
+  views, explanations; returns a :class:`~socialcrm.tasks.base.TaskResult`;
+- reporting: ``headline`` (summary metrics), ``summary_rows`` (business views as
+  text), ``dvc_tables`` (result tables DVC plots);
+- ``explain``: whether ``fit_evaluate`` explains (tuning trials switch it off).
+
+The deployed model's output columns come from the fitted
+:class:`~socialcrm.models.calibration.ScoringModel` (``output_columns``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import pandas as pd
+
+from socialcrm.tasks.base import TaskResult
+
+
+class Headline(NamedTuple):
+    """One summary line: ``label`` shows metric ``key`` formatted with ``fmt``."""
+
+    label: str
+    key: str
+    fmt: str
+
+
+@runtime_checkable
+class Task(Protocol):
+    """The declared task contract (see the module docstring)."""
+
+    name: str
+    target: str
+    kind: str
+    metric: str
+    explain: bool
+    context_tables: tuple[str, ...]
+    context_models: Mapping[str, str]
+    headline: tuple[Headline, ...]
+    dvc_tables: tuple[str, ...]
+
+    def fit_evaluate(
+        self,
+        frame: pd.DataFrame,
+        manifest: Sequence[Mapping[str, str]],
+        groups: Sequence[str],
+        model_cfg: Mapping[str, Any],
+        seed: int,
+        context: Mapping[str, pd.DataFrame] | None = None,
+    ) -> TaskResult:
+        """Fit on the task's training rows, evaluate, grade, explain."""
+        ...
+
+    def summary_rows(self, result: TaskResult) -> list[tuple[str, str, str]]:
+        """Business views for the run summary: ``(label, value, note)`` rows."""
+        ...
+
+
+def check_task(task: object) -> Task:
+    """``task`` if it provides everything :class:`Task` declares.
+
+    Raises
+    ------
+    TypeError
+        Naming the attributes or methods it lacks.
+    """
+    missing = [
+        name
+        for name in (*Task.__annotations__, "fit_evaluate", "summary_rows")
+        if not hasattr(task, name)
+    ]
+    if missing:
+        raise TypeError(
+            f"{type(task).__name__} is not a task: it lacks {', '.join(missing)} "
+            "(see socialcrm.tasks.protocol.Task)"
+        )
+    return task  # type: ignore[return-value]

@@ -1,0 +1,80 @@
+"""Split strategies shared by every task (pure).
+
+By time, tasks read the feature table's ``split`` column (train / valid / test /
+gap, purged: see :func:`socialcrm.features.cutoffs.assign_split`). A
+rolling-origin backtest (``split.test_cutoffs: k``) re-splits the same table k
+times: origin i takes the i-th of the last k cutoffs as its test cutoff and the
+cutoffs before it as train and validation, purged the same way, so every
+origin is judged only on data after everything it learnt from. The run edge
+fits the task once per origin and reports each origin and the mean with spread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from socialcrm.features.cutoffs import assign_split
+
+
+def rolling_origins(
+    cutoffs: Sequence[pd.Timestamp], horizon_days: int, test_cutoffs: int, valid_cutoffs: int = 1
+) -> list[dict[pd.Timestamp, str]]:
+    """One ``{cutoff: split}`` map per backtest origin, oldest origin first.
+
+    Parameters
+    ----------
+    cutoffs
+        The feature table's cutoffs.
+    horizon_days
+        The label horizon (for purging).
+    test_cutoffs
+        Origins: the last ``test_cutoffs`` cutoffs each serve once as the test cutoff.
+    valid_cutoffs
+        Validation cutoffs per origin.
+
+    Raises
+    ------
+    ValueError
+        If an origin would have no training or validation cutoff.
+    """
+    cs = sorted(pd.Timestamp(c) for c in set(cutoffs))
+    if test_cutoffs < 1 or test_cutoffs > len(cs):
+        raise ValueError(
+            f"split.test_cutoffs must be 1 to {len(cs)} (the cutoffs), got {test_cutoffs}"
+        )
+    maps = []
+    for origin in cs[len(cs) - test_cutoffs :]:
+        upto = [c for c in cs if c <= origin]
+        mapping = dict.fromkeys(cs, "gap") | assign_split(upto, horizon_days, 1, valid_cutoffs)
+        for need in ("train", "valid"):
+            if need not in mapping.values():
+                raise ValueError(
+                    f"backtest origin {origin:%Y-%m-%d} has no {need} cutoff (purged by the "
+                    f"{horizon_days}-day horizon): lower split.test_cutoffs or add cutoffs"
+                )
+        maps.append(mapping)
+    return maps
+
+
+def with_split(frame: pd.DataFrame, mapping: Mapping[pd.Timestamp, str]) -> pd.DataFrame:
+    """``frame`` with its ``split`` column set from ``{cutoff: split}``."""
+    split = pd.to_datetime(frame["cutoff"]).map(dict(mapping)).fillna("gap")
+    return frame.assign(split=split.to_numpy())
+
+
+def test_cutoff(mapping: Mapping[pd.Timestamp, str]) -> pd.Timestamp:
+    """The test cutoff of a split map."""
+    return max(c for c, s in mapping.items() if s == "test")
+
+
+def mean_sd(per_fold: pd.DataFrame, prefix: str = "") -> dict[str, float]:
+    """``<prefix><metric>_mean`` and ``<prefix><metric>_sd`` (sample sd) of every numeric column."""
+    out = {}
+    for c in per_fold.select_dtypes("number").columns:
+        values = per_fold[c].to_numpy(dtype=float)
+        out[f"{prefix}{c}_mean"] = float(np.mean(values))
+        out[f"{prefix}{c}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return out
