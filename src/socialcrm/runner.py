@@ -243,12 +243,9 @@ def backtest(
 
     The task is fitted once per origin (:func:`socialcrm.tasks.splits.rolling_origins`);
     the result is the latest origin's (the deployable model, its tables and
-    figures), with ``tables["backtest"]`` (one row per origin: its test cutoff and
+    plots), with ``tables["backtest"]`` (one row per origin: its test cutoff and
     test metrics) and ``backtest_<metric>_mean`` / ``_sd`` over the origins.
-    Earlier origins are fitted without explanations.
     """
-    import matplotlib.pyplot as plt
-
     from socialcrm.tasks import splits
 
     cfg, frame = prepared.cfg, prepared.frame
@@ -260,19 +257,11 @@ def backtest(
         origins,
         int(cfg.features.cutoffs.get("valid_cutoffs", 1)),
     )
-    quiet = task or build_task(cfg, explain=False)
     rows = []
-    for i, mapping in enumerate(maps):
-        latest = i == len(maps) - 1
+    for mapping in maps:
         result = _fit_once(
-            prepared,
-            splits.with_split(frame, mapping),
-            model_cfg,
-            (task or prepared.task) if latest else quiet,
+            prepared, splits.with_split(frame, mapping), model_cfg, task or prepared.task
         )
-        if not latest:
-            for fig in result.figures.values():
-                plt.close(fig)
         test_metrics = {k: v for k, v in result.metrics.items() if not k.startswith("valid_")}
         base = {f"baseline_{k}": v for k, v in result.baseline_metrics.items()}
         rows.append({"test_cutoff": splits.test_cutoff(mapping), **test_metrics, **base})
@@ -280,6 +269,33 @@ def backtest(
     result.tables["backtest"] = table
     result.metrics |= splits.mean_sd(table, prefix="backtest_")
     return result
+
+
+# -- render -------------------------------------------------------------------------
+
+
+def render(task: Task, result: TaskResult) -> None:
+    """Draw the result's plots and, if the task explains, add SHAP tables and plots.
+
+    The only place figures are drawn and SHAP is computed: a fit makes numbers and
+    tables; what a published run shows is rendered here, once.
+    """
+    from socialcrm.explain.shap_values import explainable
+    from socialcrm.tasks.base import draw_figures, explanation_outputs
+
+    result.figures |= draw_figures(result.drawings, size=result.figure_size)
+    rows = result.explain_rows
+    if task.explain and rows is not None and len(rows) and explainable(result.model.pipeline):
+        tables, figures = explanation_outputs(
+            result.model,
+            rows,
+            result.model.output_name,
+            task.salt,
+            task.top_reasons,
+            task.explain_max_rows,
+        )
+        result.tables |= tables
+        result.figures |= figures
 
 
 # -- publish ------------------------------------------------------------------------
@@ -413,6 +429,7 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
     prepared = prepare(cfg, console)
     task = prepared.task
     result, _ = fit(prepared)
+    render(task, result)
     fit_seconds = time.perf_counter() - t0
     name = registered_name(cfg, task)
     tags = {**tlog.git_info(), **run_tags(cfg, task)}

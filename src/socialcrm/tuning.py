@@ -15,7 +15,7 @@ trials (``tune/trials.csv``), the optimisation history (``tune/optimization_hist
 and the best model refitted and logged as training logs it (config with the best
 hyperparameters, metrics, plots, SHAP if ``task.explain``, the pyfunc model).
 With ``tune.register=true`` the model is registered as ``socialcrm-<task>`` and
-the ``challenger`` alias points at it. Trials skip SHAP (``explain=False``).
+the ``challenger`` alias points at it. Trials draw no plots and skip SHAP.
 The entry point is ``python -m socialcrm.tune``.
 """
 
@@ -319,7 +319,6 @@ def tune(cfg: DictConfig, console: Console | None = None) -> TuneOutcome:
 
     prepared = runner.prepare(cfg, console)
     task = prepared.task
-    trial_task = runner.build_task(cfg, explain=False)  # SHAP only for the best
     metric_key = f"valid_{task.metric}"
     registered = cfg.tune.registered_model or runner.registered_name(cfg, task)
     run_name = runner.run_name(cfg, task, prefix="tune-")
@@ -340,11 +339,8 @@ def tune(cfg: DictConfig, console: Console | None = None) -> TuneOutcome:
             ) as child:
                 trial.set_user_attr("run_id", child.info.run_id)
                 mlflow.log_params(params)
-                result, seconds = runner.fit(
-                    prepared, apply_overrides(base_model, params), task=trial_task
-                )
-                for fig in result.figures.values():
-                    plt.close(fig)
+                # a fit draws nothing and explains nothing: only the best is rendered
+                result, seconds = runner.fit(prepared, apply_overrides(base_model, params))
                 tlog.log_metrics(result.metrics)
                 value = runner.objective_value(result.metrics, task.metric)
                 mlflow.log_metrics({"objective": value, "fit_seconds": seconds})
@@ -363,6 +359,7 @@ def tune(cfg: DictConfig, console: Console | None = None) -> TuneOutcome:
         best = study.best_trial
         best_model = apply_overrides(base_model, best.params)
         result, fit_seconds = runner.fit(prepared, best_model)
+        runner.render(task, result)
         best_cfg = copy.deepcopy(cfg)
         with open_dict(best_cfg):
             best_cfg.model = best_model

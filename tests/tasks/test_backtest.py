@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -56,9 +57,13 @@ def prepared(tmp_path_factory):
 
 def test_the_backtest_reports_every_origin_and_the_latest_is_the_plain_run(prepared):
     base, plain = prepared
+    open_figures = len(plt.get_fignums())
     single, _ = fit(plain)
     backtest = prepare(compose([*base, "split.test_cutoffs=2"]))
     result, _ = fit(backtest)
+    # fitting draws nothing: plots are functions until the run edge publishes
+    assert len(plt.get_fignums()) == open_figures and not result.figures
+    assert {"roc", "calibration", "profit"} <= set(result.drawings)
     table = result.tables["backtest"]
     cutoffs = sorted(plain.frame.cutoff.unique())
     assert list(pd.to_datetime(table.test_cutoff)) == [pd.Timestamp(c) for c in cutoffs[-2:]]

@@ -42,9 +42,12 @@ class PurchasesTask:
     headline = (Headline("Spearman", "spearman", ".3f"), Headline("MAE", "mae", ".2f"))
     dvc_tables = ("deciles",)
 
-    def __init__(self, metric: str = "spearman", explain: bool = False):
+    def __init__(self, metric: str = "spearman", explain: bool = True, salt: str = "toy"):
         self.metric = metric
         self.explain = explain
+        self.explain_max_rows = 500
+        self.top_reasons = 2
+        self.salt = salt
 
     @staticmethod
     def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -74,7 +77,15 @@ class PurchasesTask:
         }
         base = self._metrics(y, test["frequency_90d"].fillna(0).to_numpy(float))
         grade = "A" if metrics["spearman"] > base["spearman"] else "C"
-        return TaskResult(metrics, base, grade, model, tables={"deciles": decile_table(y, p)})
+        return TaskResult(
+            metrics,
+            base,
+            grade,
+            model,
+            tables={"deciles": decile_table(y, p)},
+            drawings={"scatter": lambda ax: ax.scatter(y, p, s=2)},
+            explain_rows=test,
+        )
 
     def summary_rows(self, result: TaskResult) -> list[tuple[str, str, str]]:
         return [("customers scored", f"{len(result.tables['deciles'])} deciles", "")]
@@ -121,6 +132,11 @@ def test_it_trains_logs_and_registers_through_the_run_edge(root):
     assert list(scored.columns[:1]) == ["prediction"] and len(scored) == 20
     deciles = pd.read_csv(root / "reports/train/synthetic_small/purchases/deciles.csv")
     assert len(deciles) == 10
+    # the run edge drew its plot and explained it: SHAP and reason codes for a new task too
+    artifacts = {a.path for a in client.list_artifacts(outcome.run_id, "plots")}
+    assert {"plots/scatter.png", "plots/shap_beeswarm.png"} <= artifacts
+    reasons = {a.path for a in client.list_artifacts(outcome.run_id, "explanations")}
+    assert reasons == {"explanations/reasons.csv"}
 
 
 def test_it_tunes_with_two_trials_and_registers(root):

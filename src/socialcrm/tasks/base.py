@@ -1,9 +1,12 @@
 """What every task shares: the data it learns from, fitting with calibration, results.
 
 A task (churn, CLV, next best offer) is a class with plain-value parameters
-built by ``hydra.utils.instantiate(cfg.task)``; its ``fit_evaluate`` takes the
-feature table, its manifest, the feature groups to use and a model config, and
-returns a :class:`TaskResult`. Nothing here touches disk or MLflow.
+built by ``hydra.utils.instantiate(cfg.task)`` that follows
+:class:`socialcrm.tasks.protocol.Task`; its ``fit_evaluate`` takes the feature
+table, its manifest, the feature groups to use and a model config, and returns
+a :class:`TaskResult`: numbers, tables and plot functions, never drawn figures
+(the run edge draws them and explains with SHAP when it publishes). Nothing
+here touches disk or MLflow.
 
 Evaluation is by time (train on earlier cutoffs, calibrate and choose the
 threshold on the validation cutoff, report on the test cutoff) or, for data
@@ -74,8 +77,16 @@ class TaskResult:
         The deployable :class:`ScoringModel` (fitted on the training rows).
     tables
         Named tables to log (curves, reasons, importance, per-fold metrics).
+    drawings
+        Named plots, each a function that draws on the Axes it is given; the run
+        edge draws them (``figures``) only when it publishes a run, so fitting
+        (tuning trials, experiment grids, backtest origins) makes no figure.
+    figure_size
+        Size of each drawn figure (inches).
     figures
-        Named figures to log.
+        The drawn figures (filled by the run edge's render step).
+    explain_rows
+        The rows the run edge explains with SHAP when it publishes (the test rows).
     scored
         The rows the model was evaluated on, with keys and predictions.
     info
@@ -90,7 +101,10 @@ class TaskResult:
     grade: str
     model: ScoringModel
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    drawings: dict[str, Callable[[plt.Axes], object]] = field(default_factory=dict)
+    figure_size: tuple[float, float] = (6, 4)
     figures: dict[str, plt.Figure] = field(default_factory=dict)
+    explain_rows: pd.DataFrame | None = None
     scored: pd.DataFrame | None = None
     info: dict[str, Any] = field(default_factory=dict)
     references: dict[str, dict[str, float]] = field(default_factory=dict)

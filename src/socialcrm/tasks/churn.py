@@ -24,14 +24,11 @@ from socialcrm.evaluation.metrics import (
     lift_curve,
 )
 from socialcrm.evaluation.profit import best_cut, profit_curve
-from socialcrm.explain.shap_values import explainable
 from socialcrm.models.rules import RecencyRule
 from socialcrm.tasks.base import (
     TaskData,
     TaskResult,
     cv_folds,
-    draw_figures,
-    explanation_outputs,
     fit_calibrated,
     mean_sd,
     task_data,
@@ -267,38 +264,26 @@ class ChurnTask:
             baseline_score = rule.decision_function(data.X(explain_rows))
             scores["recency rule"] = baseline_score
             tables["lift_baseline"] = lift_curve(y, baseline_score)
-        figures = draw_figures(
-            {
-                "roc": lambda ax: eval_plots.roc(y, scores, ax),
-                "precision_recall": lambda ax: eval_plots.precision_recall(y, scores, ax),
-                "calibration": lambda ax: eval_plots.calibration(tables["calibration"], ax),
-                "lift": lambda ax: eval_plots.lift(
-                    {"model": tables["lift"]}
-                    | ({"recency rule": tables["lift_baseline"]} if rule is not None else {}),
-                    ax,
-                ),
-                "profit": lambda ax: eval_plots.profit(curve, cut, ax),
-            }
-        )
-        if self.explain and explainable(model.pipeline):
-            more_tables, more_figures = explanation_outputs(
-                model,
-                explain_rows,
-                "probability",
-                self.salt,
-                self.top_reasons,
-                self.explain_max_rows,
-            )
-            tables |= more_tables
-            figures |= more_figures
+        drawings = {
+            "roc": lambda ax: eval_plots.roc(y, scores, ax),
+            "precision_recall": lambda ax: eval_plots.precision_recall(y, scores, ax),
+            "calibration": lambda ax: eval_plots.calibration(tables["calibration"], ax),
+            "lift": lambda ax: eval_plots.lift(
+                {"model": tables["lift"]}
+                | ({"recency rule": tables["lift_baseline"]} if rule is not None else {}),
+                ax,
+            ),
+            "profit": lambda ax: eval_plots.profit(curve, cut, ax),
+        }
         return TaskResult(
             metrics=metrics,
             baseline_metrics=base,
             grade=g,
             model=model,
             tables=tables,
-            figures=figures,
+            drawings=drawings,
             scored=scored,
+            explain_rows=explain_rows,
             info={
                 "campaign": cut,
                 "saved_value_source": value_source,

@@ -27,11 +27,11 @@ import pandas as pd
 from socialcrm.data.privacy import hash_identifiers
 from socialcrm.evaluation import plots as eval_plots
 from socialcrm.evaluation.value import decile_table, gain_curve, value_grade, value_metrics
-from socialcrm.explain.shap_values import explainable, synthetic_background
+from socialcrm.explain.shap_values import synthetic_background
 from socialcrm.models.calibration import ScoringModel
 from socialcrm.models.factory import build_pipeline
 from socialcrm.models.value import commercial_clv
-from socialcrm.tasks.base import TaskResult, draw_figures, explanation_outputs, task_data
+from socialcrm.tasks.base import TaskResult, task_data
 from socialcrm.tasks.protocol import Headline
 from socialcrm.tasks.referral import missed_by_clv, referral_value
 
@@ -179,12 +179,7 @@ class ClvTask:
         self._report(result, y_test, scores)
         if context and context.get("referrals") is not None:
             self._referrals(result, context["referrals"])
-        if self.explain and explainable(model.pipeline):
-            tables, figures = explanation_outputs(
-                model, test, "prediction", self.salt, self.top_reasons, self.explain_max_rows
-            )
-            result.tables |= tables
-            result.figures |= figures
+        result.explain_rows = test
         return result
 
     def retention_rate(self, frame: pd.DataFrame) -> float:
@@ -238,13 +233,11 @@ class ClvTask:
         }
         if "BTYD" in deciles:
             result.tables["deciles_btyd"] = deciles["BTYD"]
-        result.figures |= draw_figures(
-            {
-                "deciles": lambda ax: eval_plots.deciles(deciles, ax),
-                "gain": lambda ax: eval_plots.gain(y, scores, ax),
-            },
-            size=(7, 4.5),
-        )
+        result.drawings |= {
+            "deciles": lambda ax: eval_plots.deciles(deciles, ax),
+            "gain": lambda ax: eval_plots.gain(y, scores, ax),
+        }
+        result.figure_size = (7, 4.5)
 
     def _referrals(self, result: TaskResult, referrals: pd.DataFrame) -> None:
         scored = result.scored

@@ -17,7 +17,14 @@ declares, so a new task is one module and one ``conf/task/<name>.yaml``:
   views, explanations; returns a :class:`~socialcrm.tasks.base.TaskResult`;
 - reporting: ``headline`` (summary metrics), ``summary_rows`` (business views as
   text), ``dvc_tables`` (result tables DVC plots);
-- ``explain``: whether ``fit_evaluate`` explains (tuning trials switch it off).
+- explanations, which the run edge computes with SHAP on the result's
+  ``explain_rows`` when it publishes a run: ``explain`` (on or off),
+  ``explain_max_rows`` (rows in the global plots), ``top_reasons`` (reason codes
+  each way per customer), ``salt`` (hashes the customer ids of the reason table).
+
+``fit_evaluate`` returns numbers, tables and plot functions (``drawings``), never
+drawn figures: fitting many times (tuning trials, experiment grids, backtest
+origins) draws nothing, and the run edge draws what it publishes.
 
 The deployed model's output columns come from the fitted
 :class:`~socialcrm.models.calibration.ScoringModel` (``output_columns``).
@@ -50,6 +57,9 @@ class Task(Protocol):
     kind: str
     metric: str
     explain: bool
+    explain_max_rows: int
+    top_reasons: int
+    salt: str
     context_tables: tuple[str, ...]
     context_models: Mapping[str, str]
     headline: tuple[Headline, ...]
