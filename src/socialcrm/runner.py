@@ -267,7 +267,7 @@ def backtest(
         rows.append({"test_cutoff": splits.test_cutoff(mapping), **test_metrics, **base})
     table = pd.DataFrame(rows)
     result.tables["backtest"] = table
-    result.metrics |= splits.mean_sd(table, prefix="backtest_")
+    result.metrics |= splits.mean_sd(table, prefix="backtest_", mean_suffix="_mean")
     return result
 
 

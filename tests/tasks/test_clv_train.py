@@ -12,6 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from socialcrm.config import compose
 from socialcrm.data import load
@@ -179,6 +180,25 @@ def test_a_clv_model_of_another_feature_set_never_values_the_campaign(trained):
     assert churn.result.info["saved_value_source"] == "constant"
     note = client.get_run(churn.run_id).data.tags["context.customer_value"]
     assert note.startswith("none:") and "features=crm, not features=all" in note
+
+
+def test_clv_cross_validates_one_table_without_time(trained):
+    """task.evaluation=cv: the latest snapshot as one table without a split; K-fold gives
+    fold means with their spread, close to what the time split reports."""
+    from socialcrm.runner import build_task
+
+    cfg, outcome, _ = trained
+    frame, manifest, _ = load_features(cfg)
+    one_table = frame[frame.split == "test"].drop(columns="split")
+    task = build_task(cfg, evaluation="cv", cv_folds=3)
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    result = task.fit_evaluate(one_table, manifest, list(cfg.features.groups), model_cfg, 42)
+    assert len(result.tables["cv_folds"]) == 3
+    assert result.metrics["normalized_gini_sd"] > 0
+    assert abs(result.metrics["normalized_gini"] - outcome.result.metrics["normalized_gini"]) < 0.1
+    assert "normalized_gini" in result.baseline_metrics and "btyd" in result.references
+    assert len(result.scored) == len(one_table)  # every row scored out of fold
+    assert result.model.predict(one_table.head(5)).shape == (5,)
 
 
 def test_another_horizon_gets_its_own_feature_table_never_the_old_one(trained):

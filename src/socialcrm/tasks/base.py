@@ -186,22 +186,6 @@ def fit_calibrated(
     return model
 
 
-def cv_folds(y: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified K-fold (shuffled with ``seed``) indices."""
-    return list(
-        StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
-    )
-
-
-def mean_sd(per_fold: pd.DataFrame) -> dict[str, float]:
-    """``metric`` (mean) and ``metric_sd`` (sample sd) for every column."""
-    out = {}
-    for c in per_fold.columns:
-        out[c] = float(per_fold[c].mean())
-        out[f"{c}_sd"] = float(per_fold[c].std(ddof=1)) if len(per_fold) > 1 else 0.0
-    return out
-
-
 def draw_figures(
     drawings: Mapping[str, Callable[[plt.Axes], object]], size: tuple[float, float] = (6, 4)
 ) -> dict[str, plt.Figure]:

@@ -28,12 +28,11 @@ from socialcrm.models.rules import RecencyRule
 from socialcrm.tasks.base import (
     TaskData,
     TaskResult,
-    cv_folds,
     fit_calibrated,
-    mean_sd,
     task_data,
 )
 from socialcrm.tasks.protocol import Headline
+from socialcrm.tasks.splits import cv_folds, mean_sd
 
 GRADE_METRIC = "f1"  # churner F1 at the threshold chosen on validation
 

@@ -34,6 +34,7 @@ from socialcrm.models.value import commercial_clv
 from socialcrm.tasks.base import TaskResult, task_data
 from socialcrm.tasks.protocol import Headline
 from socialcrm.tasks.referral import missed_by_clv, referral_value
+from socialcrm.tasks.splits import cv_folds, mean_sd
 
 BASELINE = "baseline_clv"
 GRADE_METRIC = "top20_found"  # share of the true top-20% customers found
@@ -50,6 +51,11 @@ class ClvTask:
         Validation metric a sweep or tuner maximises.
     horizon_days
         The label horizon (for the commercial baseline's months).
+    evaluation
+        ``time`` (train / valid / test cutoffs) or ``cv`` (K-fold, for one table
+        without time).
+    cv_folds
+        Folds for ``evaluation: cv``.
     baseline
         The commercial baseline's inputs: ``monetary_column`` (spend in the
         last ``window_days``), ``tenure_column`` and ``churn_column`` (whose
@@ -89,6 +95,8 @@ class ClvTask:
         target: str = "label_future_spend",
         metric: str = "normalized_gini",
         horizon_days: int = 90,
+        evaluation: str = "time",
+        cv_folds: int = 5,
         baseline: Mapping[str, Any] | None = None,
         reference_column: str | None = "btyd_clv",
         grade_points: float = 0.05,
@@ -100,7 +108,11 @@ class ClvTask:
     ):
         self.target = target
         self.metric = metric
+        if evaluation not in ("time", "cv"):
+            raise ValueError(f"task.evaluation must be time or cv, got {evaluation!r}")
         self.horizon_days = int(horizon_days)
+        self.evaluation = evaluation
+        self.n_folds = cv_folds
         self.baseline = {
             "monetary_column": "monetary_365d",
             "window_days": 365,
@@ -130,40 +142,66 @@ class ClvTask:
         ``context["referrals"]`` (``referrer_id, referred_id, timestamp``), if
         given, adds the referral value tables and metrics.
         """
+        if self.evaluation == "cv":
+            return self._by_cv(frame, manifest, groups, model_cfg, seed)
         if "split" not in frame.columns:
             raise ValueError(
                 "task=clv evaluates by time: the feature table needs a split column "
-                "(train / valid / test cutoffs)"
+                "(train / valid / test cutoffs); for one table without time set "
+                "task.evaluation=cv"
             )
-        retention = self.retention_rate(frame)
-        frame = frame.assign(**{BASELINE: self.baseline_prediction(frame, retention)})
-        reference = self.reference_column if self.reference_column in frame.columns else None
-        extra = [BASELINE, *([reference] if reference else [])]
-        data = task_data(frame, manifest, groups, self.target, extra=extra)
+        frame, data, reference, retention = self._data(frame, manifest, groups)
         train, valid, test = data.part("train"), data.part("valid"), data.part("test")
         for name, part in (("train", train), ("valid", valid), ("test", test)):
             if part.empty:
                 raise ValueError(f"the {name} split has no rows")
-        pipe = build_pipeline(model_cfg, "regression", data.numeric, data.categorical, seed)
-        # net spend can dip below zero (returns only); the losses need y >= 0
-        pipe.fit(data.X(train), np.clip(data.y(train), 0.0, None))
-        model = ScoringModel(pipe, data.numeric, data.categorical, kind="regression")
-        model.info["background"] = synthetic_background(
-            model.frame(data.X(train)), k=200, seed=seed
-        )
+        model = self._fit(data, train, model_cfg, seed)
         y_test = data.y(test).astype(float)
         p_test = model.predict(data.X(test))
         metrics = value_metrics(y_test, p_test)
         valid_metrics = value_metrics(data.y(valid).astype(float), model.predict(data.X(valid)))
         metrics.update({f"valid_{k}": v for k, v in valid_metrics.items()})
-        base = value_metrics(y_test, test[BASELINE].to_numpy())
-        scores = {"model": p_test, "commercial baseline": test[BASELINE].to_numpy()}
-        references = {}
+        scores = self._scores(test, p_test, reference)
+        base = value_metrics(y_test, scores["commercial baseline"])
+        references = {"btyd": value_metrics(y_test, scores["BTYD"])} if reference else {}
+        result = self._result(data, model, metrics, base, references, test, y_test, scores)
+        result.info["retention_rate"] = retention
+        if context and context.get("referrals") is not None:
+            self._referrals(result, context["referrals"])
+        return result
+
+    def _data(self, frame: pd.DataFrame, manifest, groups):
+        """The frame with the baseline column, the task data, the reference column, retention."""
+        retention = self.retention_rate(frame)
+        frame = frame.assign(**{BASELINE: self.baseline_prediction(frame, retention)})
+        reference = self.reference_column if self.reference_column in frame.columns else None
+        extra = [BASELINE, *([reference] if reference else [])]
+        return (
+            frame,
+            task_data(frame, manifest, groups, self.target, extra=extra),
+            reference,
+            retention,
+        )
+
+    def _fit(self, data, rows: pd.DataFrame, model_cfg, seed: int) -> ScoringModel:
+        pipe = build_pipeline(model_cfg, "regression", data.numeric, data.categorical, seed)
+        # net spend can dip below zero (returns only); the losses need y >= 0
+        pipe.fit(data.X(rows), np.clip(data.y(rows), 0.0, None))
+        model = ScoringModel(pipe, data.numeric, data.categorical, kind="regression")
+        model.info["background"] = synthetic_background(model.frame(data.X(rows)), k=200, seed=seed)
+        return model
+
+    @staticmethod
+    def _scores(rows: pd.DataFrame, predicted: np.ndarray, reference: str | None) -> dict:
+        scores = {"model": predicted, "commercial baseline": rows[BASELINE].to_numpy()}
         if reference:
             # no purchase before the cutoff: BG/NBD has nothing to say; value 0
-            scores["BTYD"] = test[reference].fillna(0.0).to_numpy()
-            references["btyd"] = value_metrics(y_test, scores["BTYD"])
-        scored = test[["customer_id", "cutoff"]].assign(actual=y_test, prediction=p_test)
+            scores["BTYD"] = rows[reference].fillna(0.0).to_numpy()
+        return scores
+
+    def _result(self, data, model, metrics, base, references, rows, y, scores) -> TaskResult:
+        keys = [c for c in ("customer_id", "cutoff") if c in rows.columns]
+        scored = rows[keys].assign(actual=y, prediction=scores["model"])
         for name, s in scores.items():
             if name != "model":
                 scored[name.replace(" ", "_").lower()] = s
@@ -174,19 +212,45 @@ class ClvTask:
             model=model,
             scored=scored.reset_index(drop=True),
             references=references,
-            info={"n_features": len(data.features), "retention_rate": retention},
+            info={"n_features": len(data.features)},
+            explain_rows=rows,
         )
-        self._report(result, y_test, scores)
-        if context and context.get("referrals") is not None:
-            self._referrals(result, context["referrals"])
-        result.explain_rows = test
+        self._report(result, y, scores)
+        return result
+
+    def _by_cv(self, frame: pd.DataFrame, manifest, groups, model_cfg, seed: int) -> TaskResult:
+        """K-fold cross-validation for one table without time: metrics are fold means
+        (``<metric>_sd`` the spread); the deployable model is fitted on every row."""
+        frame, data, reference, retention = self._data(frame, manifest, groups)
+        rows = data.frame
+        y = data.y(rows).astype(float)
+        folds = cv_folds(y, self.n_folds, seed, stratify=False)
+        oof = np.zeros(len(rows))
+        per_fold, per_fold_base, per_fold_btyd = [], [], []
+        for train_idx, test_idx in folds:
+            model = self._fit(data, rows.iloc[train_idx], model_cfg, seed)
+            oof[test_idx] = model.predict(data.X(rows.iloc[test_idx]))
+            fold_scores = self._scores(rows.iloc[test_idx], oof[test_idx], reference)
+            per_fold.append(value_metrics(y[test_idx], oof[test_idx]))
+            per_fold_base.append(value_metrics(y[test_idx], fold_scores["commercial baseline"]))
+            if reference:
+                per_fold_btyd.append(value_metrics(y[test_idx], fold_scores["BTYD"]))
+        metrics = mean_sd(pd.DataFrame(per_fold))
+        base = mean_sd(pd.DataFrame(per_fold_base))
+        references = {"btyd": mean_sd(pd.DataFrame(per_fold_btyd))} if reference else {}
+        final = self._fit(data, rows, model_cfg, seed)
+        result = self._result(
+            data, final, metrics, base, references, rows, y, self._scores(rows, oof, reference)
+        )
+        result.info["retention_rate"] = retention
+        result.tables["cv_folds"] = pd.DataFrame(per_fold).assign(fold=np.arange(1, len(folds) + 1))
         return result
 
     def retention_rate(self, frame: pd.DataFrame) -> float:
         """Share of customers still active after a horizon, from the training cutoffs:
         ``1 - churn rate``, or without a churn label the share who bought in the horizon."""
         churn = self.baseline["churn_column"]
-        train = frame[frame["split"] == "train"]
+        train = frame[frame["split"] == "train"] if "split" in frame.columns else frame
         if churn in frame.columns and train[churn].notna().any():
             return float(1.0 - train[churn].astype(float).mean())
         return float((train[self.target] > 0).mean())

@@ -1,6 +1,7 @@
 """Split strategies shared by every task (pure).
 
-By time, tasks read the feature table's ``split`` column (train / valid / test /
+For one table without time, :func:`cv_folds` gives stratified or grouped
+K-fold indices. By time, tasks read the feature table's ``split`` column (train / valid / test /
 gap, purged: see :func:`socialcrm.features.cutoffs.assign_split`). A
 rolling-origin backtest (``split.test_cutoffs: k``) re-splits the same table k
 times: origin i takes the i-th of the last k cutoffs as its test cutoff and the
@@ -70,11 +71,44 @@ def test_cutoff(mapping: Mapping[pd.Timestamp, str]) -> pd.Timestamp:
     return max(c for c, s in mapping.items() if s == "test")
 
 
-def mean_sd(per_fold: pd.DataFrame, prefix: str = "") -> dict[str, float]:
-    """``<prefix><metric>_mean`` and ``<prefix><metric>_sd`` (sample sd) of every numeric column."""
+def cv_folds(
+    y: np.ndarray,
+    n_folds: int,
+    seed: int,
+    groups: np.ndarray | None = None,
+    stratify: bool = True,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K-fold ``(train, test)`` row indices for one-table data, shuffled with ``seed``.
+
+    Parameters
+    ----------
+    y
+        The target (stratified on, for classification).
+    n_folds
+        Folds.
+    groups
+        Rows of one group (a household, a company) stay in one fold.
+    stratify
+        Keep the class shares in every fold (classification targets).
+    """
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+    X = np.zeros(len(y))
+    if groups is not None:
+        if stratify:
+            folds = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)
+            return list(folds.split(X, y, groups))
+        return list(GroupKFold(n_folds, shuffle=True, random_state=seed).split(X, y, groups))
+    if stratify:
+        return list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(X, y))
+    return list(KFold(n_folds, shuffle=True, random_state=seed).split(X, y))
+
+
+def mean_sd(per_fold: pd.DataFrame, prefix: str = "", mean_suffix: str = "") -> dict[str, float]:
+    """The mean (``<prefix><metric><mean_suffix>``) and sample sd (``<prefix><metric>_sd``)
+    of every numeric column over folds or backtest origins."""
     out = {}
     for c in per_fold.select_dtypes("number").columns:
-        values = per_fold[c].to_numpy(dtype=float)
-        out[f"{prefix}{c}_mean"] = float(np.mean(values))
-        out[f"{prefix}{c}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        out[f"{prefix}{c}{mean_suffix}"] = float(per_fold[c].mean())
+        out[f"{prefix}{c}_sd"] = float(per_fold[c].std(ddof=1)) if len(per_fold) > 1 else 0.0
     return out
