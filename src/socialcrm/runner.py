@@ -255,7 +255,7 @@ def backtest(
         frame["cutoff"].unique(),
         int(cfg.features.horizon_days),
         origins,
-        int(cfg.features.cutoffs.get("valid_cutoffs", 1)),
+        int((cfg.features.get("split") or {}).get("valid_cutoffs", 1)),
     )
     rows = []
     for mapping in maps:
@@ -316,6 +316,40 @@ def run_name(cfg: DictConfig, task: Task, prefix: str = "") -> str:
     return f"{prefix}{name}"
 
 
+def feature_identity(path: Path) -> dict[str, str]:
+    """``features.identity``: the identity hash the feature table was built for, if recorded."""
+    build = path.parent / "build.json"
+    if not build.is_file():
+        return {}
+    digest = json.loads(build.read_text()).get("identity_sha256")
+    return {"features.identity": str(digest)} if digest else {}
+
+
+def description(cfg: DictConfig, task: Task, result: TaskResult) -> str:
+    """The run's Markdown description: the question, the model against its baseline
+    (and references) on the task's headline metrics, the grade, the business views."""
+    refs = list(result.references)
+    lines = [
+        f"**{task.question}**",
+        "",
+        f"{task.name}: {cfg.model.name} on {cfg.data.name} / {cfg.features.name}, "
+        f"seed {cfg.seed}; grade **{result.grade}** against the baseline.",
+        "",
+        "| metric | model | baseline |" + "".join(f" {r} |" for r in refs),
+        "|---|---|---|" + "---|" * len(refs),
+    ]
+    for h in task.headline:
+        if h.key not in result.metrics:
+            continue
+        cells = [result.metrics[h.key], result.baseline_metrics.get(h.key)]
+        cells += [result.references[r].get(h.key) for r in refs]
+        shown = ["" if v is None else format(v, h.fmt) for v in cells]
+        lines.append(f"| {h.label} | " + " | ".join(shown) + " |")
+    for label, value, note in task.summary_rows(result):
+        lines.append(f"\n{label}: {value} ({note})" if note else f"\n{label}: {value}")
+    return "\n".join(lines)
+
+
 def log_run(
     prepared: Prepared, result: TaskResult, fit_seconds: float, cfg: DictConfig | None = None
 ) -> None:
@@ -327,11 +361,17 @@ def log_run(
 
     from socialcrm.tracking import log as tlog
 
-    tlog.log_config(cfg or prepared.cfg)
+    tlog.log_config(cfg or prepared.cfg, prepared.task.kind, feature_identity(prepared.path))
     tlog.log_dataset(prepared.frame, prepared.path, prepared.dataset_name, prepared.task.target)
     mlflow.log_text(json.dumps(prepared.manifest, indent=2), "feature_manifest.json")
     tlog.log_task_result(result, fit_seconds)
-    mlflow.set_tags({"grade": result.grade, **prepared.notes})
+    mlflow.set_tags(
+        {
+            "grade": result.grade,
+            **prepared.notes,
+            "mlflow.note.content": description(cfg or prepared.cfg, prepared.task, result),
+        }
+    )
 
 
 def register(prepared: Prepared, result: TaskResult, name: str | None, alias: str) -> str | None:
@@ -433,7 +473,9 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
     fit_seconds = time.perf_counter() - t0
     name = registered_name(cfg, task)
     tags = {**tlog.git_info(), **run_tags(cfg, task)}
-    with start_run(cfg.tracking, task.name, run_name=run_name(cfg, task), tags=tags) as active:
+    with start_run(
+        cfg.tracking, task.name, run_name=run_name(cfg, task), tags=tags, description=task.question
+    ) as active:
         log_run(prepared, result, fit_seconds)
         version = register(prepared, result, name, cfg.train.alias) if cfg.train.register else None
         run_id = active.info.run_id

@@ -326,7 +326,9 @@ def tune(cfg: DictConfig, console: Console | None = None) -> TuneOutcome:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     parent_tags = {**tlog.git_info(), **tags, "tune": "study"}
-    with start_run(cfg.tracking, task.name, run_name=run_name, tags=parent_tags) as parent:
+    with start_run(
+        cfg.tracking, task.name, run_name=run_name, tags=parent_tags, description=task.question
+    ) as parent:
 
         def objective(trial: optuna.Trial) -> float:
             params = suggest(space, trial)
@@ -341,7 +343,7 @@ def tune(cfg: DictConfig, console: Console | None = None) -> TuneOutcome:
                 mlflow.log_params(params)
                 # a fit draws nothing and explains nothing: only the best is rendered
                 result, seconds = runner.fit(prepared, apply_overrides(base_model, params))
-                tlog.log_metrics(result.metrics)
+                tlog.log_metrics(tlog.result_metrics(result))
                 value = runner.objective_value(result.metrics, task.metric)
                 mlflow.log_metrics({"objective": value, "fit_seconds": seconds})
             if console is not None:

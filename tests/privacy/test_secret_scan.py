@@ -138,9 +138,10 @@ def test_main_path_writes_the_salt_nowhere(main_path):
     assert salt[:12] not in printed
 
 
-def test_main_path_logs_that_a_salt_was_used_not_which(main_path):
+def test_main_path_logs_that_a_salt_was_used_not_which(main_path, tmp_path):
     """The run's config in MLflow says the salt was set (redacted), not its value."""
     import mlflow
+    import yaml
 
     _, roots, _ = main_path
     client = mlflow.MlflowClient(f"sqlite:///{roots[0] / 'mlruns' / 'mlflow.db'}")
@@ -148,10 +149,14 @@ def test_main_path_logs_that_a_salt_was_used_not_which(main_path):
         r
         for exp in client.search_experiments()
         for r in client.search_runs([exp.experiment_id])
-        if "data.salt" in r.data.params
+        if "model.name" in r.data.params
     ]
     assert len(runs) >= 3  # the single run and both sweep jobs
-    assert {r.data.params["data.salt"] for r in runs} == {"<redacted>"}
+    for run in runs:
+        local = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))
+        config = yaml.safe_load(Path(local).read_text())
+        assert config["data"]["salt"] == config["task"]["salt"] == "<redacted>"
+        assert not any("salt" in k for k in run.data.params)
 
 
 def test_own_data_path_with_a_salt_from_config_writes_it_nowhere(small_world, tmp_path):

@@ -53,12 +53,19 @@ def test_the_run_holds_config_provenance_metrics_plots_and_model(trained):
     run = client.get_run(outcome.run_id)
     assert run.data.params["model.name"] == "lightgbm"
     assert run.data.params["task.calibration"] == "isotonic"
+    # the params that tell runs apart, not the whole config (that is config.yaml)
+    assert len(run.data.params) <= 60, sorted(run.data.params)
+    assert not any(k.startswith(("data.generator", "tune.", "paths.")) for k in run.data.params)
+    assert {"seed", "features.horizon_days", "data.name", "features.identity"} <= set(
+        run.data.params
+    )
     assert re.fullmatch(r"[0-9a-f]{40}|unknown", run.data.tags["mlflow.source.git.commit"])
     assert len(run.data.tags["data.features_sha256"]) == 64
     assert run.inputs.dataset_inputs, "no mlflow.data dataset logged"
     for key in ("roc_auc", "pr_auc", "brier", "log_loss", "lift_at_10", "capture_at_10"):
-        assert key in run.data.metrics and f"baseline_{key}" in run.data.metrics
-    assert run.data.metrics["roc_auc"] == pytest.approx(outcome.result.metrics["roc_auc"])
+        assert f"test_{key}" in run.data.metrics and f"test_baseline_{key}" in run.data.metrics
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(outcome.result.metrics["roc_auc"])
+    assert "valid_roc_auc" in run.data.metrics and "roc_auc" not in run.data.metrics
     names = {
         a.path
         for folder in ("", "plots", "tables", "explanations")

@@ -65,10 +65,10 @@ def test_the_run_logs_metrics_plots_explanations_and_registers(trained):
     run = client.get_run(outcome.run_id)
     assert run.data.params["task._target_"] == "socialcrm.tasks.clv.ClvTask"
     for key in ("normalized_gini", "spearman", "top10_share", "top20_found", "decile_mape"):
-        for prefix in ("", "baseline_", "btyd_"):
+        for prefix in ("test_", "test_baseline_", "test_btyd_"):
             assert f"{prefix}{key}" in run.data.metrics
     for key in ("mae", "rmse", "total_predicted", "total_actual", "crv_total"):
-        assert key in run.data.metrics
+        assert f"test_{key}" in run.data.metrics
     names = {
         a.path
         for folder in ("", "plots", "tables", "explanations")

@@ -117,7 +117,7 @@ def test_multirun_sweep_logs_one_run_per_job_to_a_tracking_server(server, tmp_pa
     assert sorted(r.data.tags["model"] for r in runs) == ["logreg", "recency_rule"]
     assert all(r.info.status == "FINISHED" for r in runs)
     for r in runs:
-        assert "valid_roc_auc" in r.data.metrics and "roc_auc" in r.data.metrics
+        assert "valid_roc_auc" in r.data.metrics and "test_roc_auc" in r.data.metrics
         assert r.data.params.get("model.name") == r.data.tags["model"]
         # artifacts went through the server's proxy into its own destination
         assert r.info.artifact_uri.startswith("mlflow-artifacts:")

@@ -35,6 +35,7 @@ class PurchasesTask:
     graded against "as many as in the last 90 days"."""
 
     name = "purchases"
+    question = "How many purchases will each customer make in the horizon?"
     target = "label_future_purchases"
     kind = "regression"
     context_tables: tuple[str, ...] = ()
@@ -124,6 +125,10 @@ def test_it_trains_logs_and_registers_through_the_run_edge(root):
     client = mlflow.MlflowClient(cfg.tracking.tracking_uri)
     run = client.get_run(outcome.run_id)
     assert run.data.tags["task"] == "purchases" and "valid_spearman" in run.data.metrics
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("**How many purchases") and "| Spearman |" in note
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.note.content"].startswith("How many purchases")
     alias = client.get_model_version_by_alias("socialcrm-purchases", "challenger")
     assert str(alias.version) == "1" and alias.tags["data"] == "synthetic_small"
     scored = mlflow.pyfunc.load_model("models:/socialcrm-purchases@challenger").predict(

@@ -209,7 +209,7 @@ def test_every_trial_is_a_nested_run_and_the_parent_holds_the_best(tuned):
     assert {r.info.run_id for r in children} == set(outcome.trial_run_ids)
 
     valid = {r.info.run_id: r.data.metrics["valid_roc_auc"] for r in children}
-    assert all("roc_auc" in r.data.metrics for r in children)  # test metrics logged too
+    assert all("test_roc_auc" in r.data.metrics for r in children)  # test metrics logged too
     assert parent.data.metrics["best_value"] == pytest.approx(max(valid.values()))
     best_child = next(r for r in children if r.info.run_id == max(valid, key=valid.get))
     assert parent.data.tags["best_trial_run_id"] == best_child.info.run_id

@@ -72,6 +72,10 @@ class ChurnTask:
     """
 
     name = "churn"
+    question = (
+        "Who will leave in the horizon after the cutoff, why, and whom should a "
+        "retention campaign contact?"
+    )
     kind = "classification"
     context_tables: tuple[str, ...] = ()
     headline = (

@@ -74,6 +74,10 @@ class ClvTask:
     """
 
     name = "clv"
+    question = (
+        "What will each customer spend in the horizon after the cutoff, and who are the "
+        "most valuable customers, counting the customers they brought in?"
+    )
     kind = "regression"
     context_tables = ("referrals",)
     context_models: Mapping[str, str] = {}

@@ -6,6 +6,7 @@ A task is a class built from its config by ``hydra.utils.instantiate(cfg.task)``
 declares, so a new task is one module and one ``conf/task/<name>.yaml``:
 
 - identity: ``name`` (the MLflow experiment and ``socialcrm-<name>`` model),
+  ``question`` (what the task answers: the experiment's and runs' description),
   ``target`` (label column), ``kind`` (which estimator node of a model config it
   fits: ``classification`` or ``regression``), ``metric`` (what sweeps maximise,
   read as ``valid_<metric>`` or, cross-validated, ``<metric>``);
@@ -53,6 +54,7 @@ class Task(Protocol):
     """The declared task contract (see the module docstring)."""
 
     name: str
+    question: str
     target: str
     kind: str
     metric: str

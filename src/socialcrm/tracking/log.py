@@ -74,13 +74,39 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def log_config(cfg: DictConfig) -> None:
-    """The composed config as ``config.yaml`` and as flattened params, secrets redacted."""
+# The features settings that tell runs apart (the rest is in config.yaml and in the
+# table's identity hash, logged as features.identity).
+FEATURE_PARAMS = ("name", "groups", "cutoffs", "windows_days", "horizon_days", "population")
+FEATURE_PARAMS += ("churn", "split")
+
+
+def run_params(container: Mapping[str, Any], kind: str) -> dict[str, str]:
+    """The few dozen params that distinguish runs, from a (redacted) plain config.
+
+    The task's settings, the model's name, preprocessing and estimator for the
+    task's ``kind``, the feature set's content settings, the data set's name,
+    source and as_of, the seed and the split; never paths, the generator, tuning
+    spaces or engine settings (all of it stays in the ``config.yaml`` artifact).
+    """
+    model = container.get("model") or {}
+    features = container.get("features") or {}
+    data = container.get("data") or {}
+    chosen = {
+        "task": {k: v for k, v in (container.get("task") or {}).items() if k != "salt"},
+        "model": {k: model.get(k) for k in ("name", "preprocessing", kind) if k in model},
+        "features": {k: features[k] for k in FEATURE_PARAMS if k in features},
+        "data": {k: data.get(k) for k in ("name", "source", "as_of")},
+        "seed": container.get("seed"),
+        "split": container.get("split"),
+    }
+    return flatten({k: v for k, v in chosen.items() if v is not None})
+
+
+def log_config(cfg: DictConfig, kind: str, extra: Mapping[str, str] | None = None) -> None:
+    """The run's distinguishing params (:func:`run_params`, plus ``extra``) and the whole
+    composed config as ``config.yaml``, secrets redacted in both."""
     container = redacted_container(cfg)
-    params = flatten({k: v for k, v in container.items() if k != "paths"})
-    items = list(params.items())
-    for i in range(0, len(items), 100):
-        mlflow.log_params(dict(items[i : i + 100]))
+    mlflow.log_params({**run_params(container, kind), **(extra or {})})
     mlflow.log_text(OmegaConf.to_yaml(OmegaConf.create(container)), "config.yaml")
 
 
@@ -142,14 +168,33 @@ def log_figures(figures: Mapping[str, plt.Figure], folder: str = "plots") -> Non
             plt.close(fig)
 
 
-def log_task_result(result: Any, fit_seconds: float | None = None) -> None:
-    """A :class:`~socialcrm.tasks.base.TaskResult`'s metrics, baseline metrics (``baseline_``),
-    tables (reason codes under ``explanations/``) and figures, as the training run logs them.
+def result_metrics(result: Any) -> dict[str, float]:
+    """A result's metrics under the names the runs table shows, grouped by prefix.
+
+    ``valid_*`` (validation) and ``backtest_*`` keep their names; everything
+    measured on the test rows starts with ``test_`` (``test_roc_auc``, the
+    baseline's ``test_baseline_roc_auc``, a reference's ``test_btyd_...``); a
+    cross-validated result (no ``valid_`` metric) uses ``cv_`` instead, for fold
+    means and their ``_sd``.
     """
-    log_metrics(result.metrics)
-    log_metrics(result.baseline_metrics, prefix="baseline_")
+    cv = not any(k.startswith("valid_") for k in result.metrics)
+    where = "cv_" if cv else "test_"
+    out = {}
+    for key, value in result.metrics.items():
+        kept = key.startswith(("valid_", "backtest_"))
+        out[key if kept else f"{where}{key}"] = value
+    out |= {f"{where}baseline_{k}": v for k, v in result.baseline_metrics.items()}
     for name, metrics in getattr(result, "references", {}).items():
-        log_metrics(metrics, prefix=f"{name}_")
+        out |= {f"{where}{name}_{k}": v for k, v in metrics.items()}
+    return out
+
+
+def log_task_result(result: Any, fit_seconds: float | None = None) -> None:
+    """A :class:`~socialcrm.tasks.base.TaskResult`'s metrics (named by
+    :func:`result_metrics`), tables (reason codes under ``explanations/``) and figures,
+    as the training run logs them.
+    """
+    log_metrics(result_metrics(result))
     if fit_seconds is not None:
         mlflow.log_metric("fit_seconds", fit_seconds)
     log_tables({k: v for k, v in result.tables.items() if k != "reasons"})

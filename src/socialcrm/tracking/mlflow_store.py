@@ -19,6 +19,8 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 
 import mlflow
 
+NOTE = "mlflow.note.content"  # the tag the UI shows as a run's or experiment's description
+
 
 def configure(tracking: Mapping[str, Any]) -> str:
     """Point MLflow at the configured store; create the local folders it needs.
@@ -43,15 +45,21 @@ def experiment_name(tracking: Mapping[str, Any], name: str) -> str:
     return f"{prefix}-{name}" if prefix else name
 
 
-def _experiment_id(tracking: Mapping[str, Any], name: str) -> str:
+def _experiment_id(tracking: Mapping[str, Any], name: str, description: str | None = None) -> str:
     full = experiment_name(tracking, name)
     exp = mlflow.get_experiment_by_name(full)
-    if exp is not None:
-        return exp.experiment_id
-    location = None
-    if tracking.get("artifact_root"):
-        location = (Path(str(tracking["artifact_root"])) / full).resolve().as_uri()
-    return mlflow.create_experiment(full, artifact_location=location)
+    if exp is None:
+        location = None
+        if tracking.get("artifact_root"):
+            location = (Path(str(tracking["artifact_root"])) / full).resolve().as_uri()
+        exp_id = mlflow.create_experiment(full, artifact_location=location)
+        tags: Mapping[str, str] = {}
+    else:
+        exp_id, tags = exp.experiment_id, exp.tags
+    if description and tags.get(NOTE) != description:
+        # the experiment's description in the UI
+        mlflow.MlflowClient().set_experiment_tag(exp_id, NOTE, description)
+    return exp_id
 
 
 @contextlib.contextmanager
@@ -61,6 +69,7 @@ def start_run(
     run_name: str | None = None,
     tags: Mapping[str, str] | None = None,
     nested: bool = False,
+    description: str | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
     """Start an MLflow run in the configured store and experiment.
 
@@ -72,9 +81,11 @@ def start_run(
         Short experiment name (the prefix is added).
     run_name, tags, nested
         Passed to :func:`mlflow.start_run`.
+    description
+        The experiment's description (Markdown), set if it differs.
     """
     configure(tracking)
-    exp_id = _experiment_id(tracking, experiment)
+    exp_id = _experiment_id(tracking, experiment, description)
     with mlflow.start_run(
         experiment_id=exp_id, run_name=run_name, tags=dict(tags or {}), nested=nested
     ) as run:
