@@ -54,9 +54,15 @@ format: env
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
 
+# The UI opens in its GenAI view, which hides training runs: the printed link opens the
+# machine-learning view. One worker is plenty for one person.
+UI_URL := http://127.0.0.1:5000/\#/experiments?workflowType=machine_learning
+
 ui: env  ## the MLflow UI on the repo's tracking store (http://127.0.0.1:5000)
+	@echo "MLflow UI (training runs): $(UI_URL)"
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath mlruns)/mlflow.db \
-		--default-artifact-root $(abspath mlruns)/artifacts --host 127.0.0.1 --port 5000
+		--default-artifact-root $(abspath mlruns)/artifacts --host 127.0.0.1 --port 5000 \
+		--workers 1
 
 server: env  ## an MLflow tracking server (http://127.0.0.1:5000) that stores and serves artifacts
 	$(VENV)/bin/mlflow server --backend-store-uri sqlite:///$(abspath mlruns)/mlflow.db \

@@ -20,6 +20,12 @@ import sys
 import time
 from pathlib import Path
 
+import matplotlib
+
+# a headless entry point: figures are saved, never shown (library modules choose no
+# backend, so notebooks keep their inline figures)
+matplotlib.use("Agg")
+
 import typer
 from rich.console import Console
 from rich.table import Table

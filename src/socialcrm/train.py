@@ -14,6 +14,12 @@ experiment. The job returns the validation metric the task names
 
 from __future__ import annotations
 
+import matplotlib
+
+# a headless entry point: figures are saved, never shown (library modules choose no
+# backend, so notebooks keep their inline figures)
+matplotlib.use("Agg")
+
 import hydra
 from omegaconf import DictConfig
 from rich.console import Console

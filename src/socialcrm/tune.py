@@ -13,6 +13,12 @@ The search is :func:`socialcrm.tuning.tune`, on the run edge (:mod:`socialcrm.ru
 
 from __future__ import annotations
 
+import matplotlib
+
+# a headless entry point: figures are saved, never shown (library modules choose no
+# backend, so notebooks keep their inline figures)
+matplotlib.use("Agg")
+
 import hydra
 from omegaconf import DictConfig
 from rich.console import Console
