@@ -115,7 +115,7 @@ def test_report_answers_every_question(report):
     assert headline["graph_nodes"] > 0 and headline["latent_engaged_accounts"] > 0
 
 
-def test_report_is_logged_to_mlflow_as_one_run(report):
+def test_report_is_logged_to_mlflow_as_one_run(report, tmp_path):
     cfg, headline = report
     configure(cfg.tracking)
     exp = mlflow.get_experiment_by_name(experiment_name(cfg.tracking, "insights"))
@@ -126,6 +126,13 @@ def test_report_is_logged_to_mlflow_as_one_run(report):
     client = mlflow.MlflowClient()
     files = {f.path for f in client.list_artifacts(run.info.run_id, "insights")}
     assert {"insights/report.md", "insights/value_deciles.png", "insights/headline.json"} <= files
+    # the UI shows the HTML page with its figures inside (Markdown shows as text)
+    assert "insights/report.html" in files
+    page = Path(client.download_artifacts(run.info.run_id, "insights/report.html", str(tmp_path)))
+    html = page.read_text(encoding="utf-8")
+    assert "<table>" in html and "<h1>" in html
+    images = re.findall(r'<img src="([^"]*)"', html)
+    assert len(images) >= 5 and all(i.startswith("data:image/png;base64,") for i in images)
 
 
 def test_no_raw_text_handle_email_or_id_in_the_report_or_mlflow(report):
@@ -140,7 +147,9 @@ def test_no_raw_text_handle_email_or_id_in_the_report_or_mlflow(report):
     artifact_root = Path(cfg.tracking.artifact_root)
     files = [*Path(cfg.report.output_dir).rglob("*"), *artifact_root.rglob("*")]
     texts = [
-        f.read_text(encoding="utf-8") for f in files if f.is_file() and f.suffix in (".md", ".json")
+        f.read_text(encoding="utf-8")
+        for f in files
+        if f.is_file() and f.suffix in (".md", ".json", ".html")
     ]
     assert texts
     blob = "\n".join(texts)

@@ -1,8 +1,10 @@
-"""Markdown tables, and rendering measured tables into an experiment's README."""
+"""Markdown tables, rendering measured tables into an experiment's README, and a
+Markdown report as one self-contained HTML page."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,59 @@ def to_markdown(df: pd.DataFrame, floats: str = "{:.3f}") -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines)
+
+
+HTML_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem}}
+table {{border-collapse: collapse; margin: 1rem 0}}
+th, td {{border: 1px solid #ccc; padding: .25rem .6rem; text-align: right}}
+th:first-child, td:first-child {{text-align: left}}
+img {{max-width: 100%}}
+</style></head><body>
+{body}
+</body></html>
+"""
+
+
+def to_html(markdown: str, images: Mapping[str, bytes], title: str = "report") -> str:
+    """A Markdown report as one HTML page with its PNG images embedded.
+
+    The MLflow UI shows an HTML artifact as a page but a Markdown file as text,
+    with its image links as text too; embedding the images (base64 data URIs)
+    keeps the page whole wherever it is opened.
+
+    Parameters
+    ----------
+    markdown
+        The report (CommonMark with GitHub tables).
+    images
+        File name (as the report links it, e.g. ``platforms.png``) -> PNG bytes.
+    title
+        The page title.
+    """
+    import base64
+
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark").enable("table").render(markdown)
+
+    def embed(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in images:
+            return match.group(0)
+        data = base64.b64encode(images[name]).decode("ascii")
+        return f'src="data:image/png;base64,{data}"'
+
+    body = re.sub(r'src="([^"]+)"', embed, body)
+    return HTML_PAGE.format(title=html_escape(title), body=body)
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
 
 
 def plus_minus(mean: float, sd: float, digits: int = 3, signed: bool = False) -> str:

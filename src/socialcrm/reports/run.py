@@ -34,9 +34,10 @@ from socialcrm.features.config import GROUPS, feature_config
 from socialcrm.features.engine import connect, register_folder
 from socialcrm.listening import build_scorer_fn
 from socialcrm.reports import insights, plots
-from socialcrm.reports.markdown import to_markdown
+from socialcrm.reports.markdown import to_html, to_markdown
 
 REPORT_FILE = "report.md"
+HTML_FILE = "report.html"
 
 
 def report_as_of(con: duckdb.DuckDBPyConnection, configured: str | None) -> pd.Timestamp:
@@ -329,6 +330,10 @@ def run_report(cfg: DictConfig, console: Console | None = None) -> dict[str, flo
             f.savefig(tmp / f"{name}.png", dpi=110)
             plt.close(f)
         (tmp / REPORT_FILE).write_text(text, encoding="utf-8")
+        # the same report as one page with its images inside, for the MLflow UI
+        images = {f"{name}.png": (tmp / f"{name}.png").read_bytes() for name in figs}
+        title = f"Social CRM insight report: {cfg.data.name}"
+        (tmp / HTML_FILE).write_text(to_html(text, images, title), encoding="utf-8")
         (tmp / "headline.json").write_text(json.dumps(h, indent=2) + "\n")
     if cfg.report.log_to_mlflow:
         import mlflow
