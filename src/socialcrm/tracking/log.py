@@ -9,7 +9,6 @@ these: feature tables hold none, and reason codes carry hashed identifiers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -24,6 +23,7 @@ import mlflow
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from socialcrm.identity import file_sha256
 from socialcrm.paths import project_root
 from socialcrm.redact import redacted_container
 
@@ -64,14 +64,6 @@ def git_info() -> dict[str, str]:
     except (OSError, subprocess.CalledProcessError):
         return {"mlflow.source.git.commit": "unknown"}
     return {"mlflow.source.git.commit": commit, "git_dirty": str(bool(dirty)).lower()}
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # The features settings that tell runs apart (the rest is in config.yaml and in the
