@@ -1,6 +1,7 @@
 """The CDNOW experiment's building blocks: features see only the past, labels only
-their window, the offset formula, and (with the real data) the BTYD reference
-figures of the classic protocol."""
+their window, the offset formula, the README tables from the grid's summary, and
+(with the real data, through the own-data path) the BTYD reference figures of the
+classic protocol."""
 
 from __future__ import annotations
 
@@ -15,13 +16,19 @@ from socialcrm.evaluation.value import value_metrics
 from socialcrm.experiments.clv_cdnow import (
     CAL_END,
     HOLD_END,
+    Block,
     btyd_offset,
     daily_purchases,
     load_transactions,
     make_block,
+    markdown_tables,
+    references,
     rfm_features,
+    summary_of,
+    value_row,
     window_totals,
 )
+from socialcrm.experiments.grid import DIMENSIONS
 from socialcrm.models.btyd import BTYDModel, rfm_from_transactions
 
 
@@ -79,11 +86,41 @@ def test_offset_is_the_log_mean_of_decaying_and_flat_btyd_forecasts():
     np.testing.assert_allclose(btyd_offset(X, weeks), np.log(np.sqrt(X.clv_h * flat)))
 
 
+def test_tables_put_the_references_first_and_the_worst_seed_beside():
+    spend = np.array([0.0, 0.0, 10.0, 40.0, 100.0])
+    X = pd.DataFrame({"clv_h": [1.0, 2.0, 8.0, 30.0, 60.0], "exp_purch_h": [0.1, 0.2, 1, 2, 3]})
+    test = Block(X, spend, np.array([0.0, 0.0, 1.0, 2.0, 4.0]), 39.0)
+    rows = []
+    for split in ("holdout", "inner validation"):
+        for seed in (0, 1):
+            pred = spend + 5.0 * (seed + 1)
+            row = value_row(spend, pred) | references(test)
+            dims = dict(
+                zip(DIMENSIONS, (split, seed, "LightGBM blend (150 trees)", "", "f"), strict=True)
+            )
+            rows.append(dims | row)
+    md = markdown_tables(summary_of(pd.DataFrame(rows)), {"r": 0.2427})
+    holdout, inner, params = md.split("\n\n**")[0], md.split("\n\n**")[1], md.split("\n\n")[-1]
+    assert holdout.startswith(
+        "**Holdout 1997-10-01..1998-06-30 (23,570 customers)** (mean over seeds)"
+    )
+    lines = holdout.splitlines()
+    assert lines[4].startswith("| BG/NBD + Gamma-Gamma | ") and lines[4].endswith(
+        "| 101 / 150 | 6 / 7 | 0.2600 |  |"
+    )
+    assert lines[5].startswith("| zero for everyone | ")
+    # RMSE 5 and 10 at seeds 0 and 1: mean 7.50, worst 10.00
+    assert lines[6].startswith("| LightGBM blend (150 trees) | ") and "| 7.50 |" in lines[6]
+    assert lines[6].endswith("| 1.0000 / 10.00 / 0.450 |")  # worst Gini / RMSE / decile MAPE
+    assert inner.startswith("Inner validation")
+    assert params == "BG/NBD and Gamma-Gamma parameters (calibration to 1997-09-30): r=0.2427."
+
+
 def test_btyd_reproduces_the_reference_holdout_figures(tmp_path):
     path = Path(compose([]).paths.shared_data_dir) / "cdnow" / "CDNOW_master.txt"
     if not path.is_file():
         pytest.skip(f"{path} not found (real data beside the repo; absent in a user's clone)")
-    tx = load_transactions([f"paths.interim_dir={tmp_path}"])  # the own-data path, into tmp
+    tx = load_transactions(compose(["data=cdnow", f"paths.interim_dir={tmp_path}"]))
     assert (tmp_path / "cdnow" / "transactions.parquet").is_file()
     daily = daily_purchases(tx)
     rfm = rfm_from_transactions(tx, CAL_END)

@@ -1,4 +1,4 @@
-"""The clv-social-lift summary: paired Gini gains and oracle gaps against hand computation."""
+"""The clv-social-lift report: paired Gini gains and oracle gaps against hand computation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import itertools
 import pandas as pd
 import pytest
 
-from socialcrm.experiments.clv_lift import FEATURE_SETS, markdown_table, summarise
+from socialcrm.experiments import lift
+from socialcrm.experiments.clv_lift import FEATURE_SETS, SPEC
+from socialcrm.experiments.grid import DIMENSIONS, with_comparisons
 
 
 def test_feature_sets_nest_and_end_with_the_hybrid():
@@ -18,7 +20,7 @@ def test_feature_sets_nest_and_end_with_the_hybrid():
     assert FEATURE_SETS["all+btyd"][-1] == "btyd"
 
 
-def test_summary_pairs_gains_by_seed():
+def test_report_pairs_gains_by_seed():
     rows = []
     for seed, shift in ((1, 0.0), (2, 0.02)):
         for features, gini in (
@@ -28,21 +30,23 @@ def test_summary_pairs_gains_by_seed():
             ("all+btyd", 0.83),
         ):
             rows.append(
-                {
-                    "seed": seed,
-                    "features": features,
+                dict(zip(DIMENSIONS, ("", seed, "lightgbm", "", features), strict=True))
+                | {
                     "normalized_gini": gini + shift,
                     "top20_found": 0.6,
                     "spearman": 0.7,
                     "decile_mape": 0.1,
                     "rmse": 100.0,
-                    "baseline_gini": 0.78,
-                    "btyd_gini": 0.79,
-                    "oracle_gini": 0.88 + shift,
+                    "baseline_normalized_gini": 0.78,
+                    "btyd_normalized_gini": 0.79,
+                    "oracle_normalized_gini": 0.88 + shift,
                     "oracle_top20_found": 0.7,
+                    "n_test": 1000,
                 }
             )
-    s = summarise(pd.DataFrame(rows)).set_index("features")
+    results = with_comparisons(pd.DataFrame(rows), SPEC.metric, SPEC.versus)
+    summary, text = lift.report(SPEC, results)
+    s = summary.set_index("features")
     assert list(s.index) == ["crm", "crm+social", "all", "all+btyd"]
     # the seed shift cancels in paired gains but not in the means
     assert s.loc["all+btyd", "gain_vs_crm"] == pytest.approx(0.03)
@@ -52,5 +56,6 @@ def test_summary_pairs_gains_by_seed():
     assert pd.isna(s.loc["crm", "gain_vs_previous"])
     assert s.loc["crm", "normalized_gini_sd"] == pytest.approx(0.02 / 2**0.5)
     assert s.loc["all", "oracle_gap"] == pytest.approx(0.07)
-    md = markdown_table(s.reset_index())
-    assert "| all+btyd | 0.840 ± 0.014 |" in md
+    assert "| all+btyd | 0.840 ± 0.014 |" in text
+    assert "| crm | 0.810 ± 0.014 | 0.600 ± 0.000 | 0.100 ± 0.000 | 100.0 ± 0.0 | 0.890 |" in text
+    assert text.splitlines()[2].endswith("| 0.000 ± 0.000 |  | 0.780 | 0.790 |")

@@ -34,8 +34,20 @@ Models, all fitted on calibration data only:
 An inner validation inside the calibration period (labels ending 1997-07-01,
 scored on 1997-07-01..09-30) is reported beside the holdout.
 
+Why not through the task layer: :class:`~socialcrm.tasks.clv.ClvTask` learns one
+fixed-horizon label per cutoff of the feature pipeline's table and scores a test
+cutoff with that same horizon. This recipe trains on label windows of 13 to 35
+weeks that all end at the calibration end, scores a 39-week holdout, divides by
+or offsets with each window's length (the rate target, the BTYD offset as the
+boosting's initial score) and refits BTYD at every training cutoff with the
+offset's two forecasts; none of that is a task parameter. So only the fit (the
+pure functions here: features, blocks, :func:`fit_predict`) is this module's own;
+the loop (splits x seeds x model sizes), the summary over seeds, the README
+tables and the MLflow run are the experiment grid's
+(:mod:`socialcrm.experiments.grid`).
+
 Usage (writes ``experiments/clv-cdnow/results.csv`` and the tables in its
-README; about 5 minutes on 2 cores)::
+README; about 3 minutes on 2 cores)::
 
     python -m socialcrm.experiments.clv_cdnow
 """
@@ -43,71 +55,35 @@ README; about 5 minutes on 2 cores)::
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import typer
+from omegaconf import DictConfig
 from rich.console import Console
-from rich.table import Table
 
 from socialcrm.config import compose
-from socialcrm.data.io import atomic_file
 from socialcrm.evaluation.value import value_metrics
+from socialcrm.experiments import grid
 from socialcrm.models.btyd import BTYDModel, rfm_from_transactions
-from socialcrm.reports.markdown import render_into_readme, to_markdown
 
 CAL_END = pd.Timestamp("1997-10-01")
 HOLD_END = pd.Timestamp("1998-07-01")
 VALID_END = pd.Timestamp("1997-07-01")
-TRAIN_CUTOFFS = tuple(
-    pd.Timestamp(d)
-    for d in (
-        "1997-02-01",
-        "1997-02-15",
-        "1997-03-01",
-        "1997-03-15",
-        "1997-04-01",
-        "1997-04-15",
-        "1997-05-01",
-        "1997-05-15",
-        "1997-06-01",
-        "1997-06-15",
-        "1997-07-01",
-    )
+TRAIN_CUTOFFS = tuple(pd.date_range("1997-02-01", "1997-07-01", freq="SMS"))  # 1st and 15th
+# what the LightGBM models see, in this order (it decides their column sampling)
+_NAMES = (
+    "frequency recency_d tenure_d total_spend total_qty first_amount first_qty mv_repeat "
+    "mean_amount max_amount mean_qty price_per_cd last_amount freq_rate spend_rate "
+    "recency_ratio overdue spend_90d days_90d spend_30d days_30d p_alive exp_spend "
+    "exp_purch_rate exp_purch_1w clv_rate"
 )
-FEATURES = (
-    "frequency",
-    "recency_d",
-    "tenure_d",
-    "total_spend",
-    "total_qty",
-    "first_amount",
-    "first_qty",
-    "mv_repeat",
-    "mean_amount",
-    "max_amount",
-    "mean_qty",
-    "price_per_cd",
-    "last_amount",
-    "freq_rate",
-    "spend_rate",
-    "recency_ratio",
-    "overdue",
-    "spend_90d",
-    "days_90d",
-    "spend_30d",
-    "days_30d",
-    "p_alive",
-    "exp_spend",
-    "exp_purch_rate",
-    "exp_purch_1w",
-    "clv_rate",
-)
+FEATURES = tuple(_NAMES.split())
 LGBM_PARAMS = {
     "objective": "tweedie",
     "tweedie_variance_power": 1.5,
@@ -122,6 +98,7 @@ LGBM_PARAMS = {
     "deterministic": True,
     "force_row_wise": True,
 }
+TREES = (150, 300)
 OUT_DIR = Path(__file__).resolve().parents[3] / "experiments" / "clv-cdnow"
 WEEK = 7.0
 
@@ -246,7 +223,12 @@ def btyd_offset(X: pd.DataFrame, weeks: np.ndarray) -> np.ndarray:
 
 
 def fit_predict(
-    train: Sequence[Block], test: Block, n_estimators: int, seed: int, n_jobs: int
+    train: Sequence[Block],
+    test: Block,
+    n_estimators: int,
+    seed: int,
+    n_jobs: int,
+    features: Sequence[str] = FEATURES,
 ) -> dict[str, np.ndarray]:
     """Fit the rate and hybrid models on the stacked training blocks; predict ``test``."""
     import lightgbm as lgb
@@ -255,10 +237,10 @@ def fit_predict(
     y = np.concatenate([b.spend for b in train])
     weeks = np.concatenate([np.full(len(b.X), b.weeks) for b in train])
     params = LGBM_PARAMS | {"random_state": seed, "n_jobs": n_jobs}
-    Xt = test.X[list(FEATURES)].to_numpy()
+    Xt = test.X[list(features)].to_numpy()
 
     def boost(target, init):
-        data = lgb.Dataset(X[list(FEATURES)].to_numpy(), target, init_score=init)
+        data = lgb.Dataset(X[list(features)].to_numpy(), target, init_score=init)
         return lgb.train(params, data, num_boost_round=n_estimators)
 
     rate = np.exp(boost(y / weeks, None).predict(Xt, raw_score=True)) * test.weeks
@@ -267,10 +249,10 @@ def fit_predict(
     return {"rate": rate, "hybrid": hybrid, "blend": np.sqrt(rate * hybrid)}
 
 
-def report_row(name: str, spend: np.ndarray, pred: np.ndarray, purchases=None, pred_purchases=None):
-    """One line of the results table: value metrics, and purchase counts when predicted."""
+def value_row(spend: np.ndarray, pred: np.ndarray, purchases=None, pred_purchases=None):
+    """Value metrics of a prediction, and purchase counts when predicted."""
     m = value_metrics(spend, pred)
-    row = {"model": name} | {k: m[k] for k in ("normalized_gini", "spearman", "rmse", "mae")}
+    row = {k: m[k] for k in ("normalized_gini", "spearman", "rmse", "mae")}
     row |= {
         "decile_mape": m["decile_mape"],
         "top10_share": m["top10_share"],
@@ -286,138 +268,153 @@ def report_row(name: str, spend: np.ndarray, pred: np.ndarray, purchases=None, p
     return row
 
 
-# -- the edge: data, fits, README ----------------------------------------------------
+def references(test: Block) -> dict[str, float]:
+    """BG/NBD + Gamma-Gamma (``btyd_*``) and zero spend for everyone (``zero_*``) on
+    ``test``."""
+    btyd = value_row(test.spend, test.X["clv_h"], test.purchases, test.X["exp_purch_h"])
+    zero = value_row(test.spend, np.zeros(len(test.spend)))
+    return {f"btyd_{k}": v for k, v in btyd.items()} | {f"zero_{k}": v for k, v in zero.items()}
 
 
-def load_transactions(overrides: Sequence[str] = ()) -> pd.DataFrame:
-    """CDNOW through the own-data path: validated and ingested if not done yet."""
+# -- the edge: data, the grid, README ------------------------------------------------
+
+
+def load_transactions(cfg: DictConfig) -> pd.DataFrame:
+    """CDNOW through the own-data path (``data=cdnow``): validated and ingested if not
+    done yet."""
     from socialcrm.data import load
 
-    cfg = compose(["data=cdnow", *overrides])
     interim = Path(cfg.data.interim_dir)
     if not (interim / "_manifest.json").is_file():
         load.ingest(load.DataSource.from_config(cfg.data))
     return pd.read_parquet(interim / "transactions.parquet")
 
 
-def run_experiment(
-    seeds: Sequence[int], trees: Sequence[int], console: Console | None = None
-) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Fit BTYD at every cutoff, the ML models per seed and size; returns (results, BG/NBD
-    parameters at the calibration end)."""
-    tx = load_transactions()
-    daily = daily_purchases(tx)
-    n_jobs = int(os.environ.get("SOCIALCRM_N_JOBS", "2"))
-    say = console.print if console is not None else (lambda *a, **k: None)
-    fits: dict[pd.Timestamp, tuple[BTYDModel, pd.DataFrame]] = {}
+@dataclass
+class Split:
+    """A world of the grid: the training blocks, the block they predict and the
+    references on it."""
+
+    train: list[Block]
+    test: Block
+    references: dict[str, float]
+
+
+@lru_cache(maxsize=1)
+def history(interim_dir: str) -> tuple[pd.DataFrame, dict[pd.Timestamp, tuple]]:
+    """Daily purchases, and BTYD fitted on the purchases before every cutoff (shared
+    by both splits)."""
+    tx = load_transactions(compose(["data=cdnow", f"data.interim_dir={interim_dir}"]))
+    fits = {}
     for cutoff in (*TRAIN_CUTOFFS, CAL_END):
-        t0 = time.perf_counter()
         rfm = rfm_from_transactions(tx, cutoff)
         fits[cutoff] = (BTYDModel().fit(rfm), rfm)
-        say(f"BTYD fitted on purchases before {cutoff:%Y-%m-%d} ({time.perf_counter() - t0:.0f} s)")
-    holdout = make_block(daily, *fits[CAL_END], CAL_END, HOLD_END)
-    if len(holdout.X) != 23570:
-        raise ValueError(f"expected the 23,570 CDNOW customers, found {len(holdout.X)}")
-    train = [make_block(daily, *fits[c], c, CAL_END) for c in TRAIN_CUTOFFS]
-    inner_train = [make_block(daily, *fits[c], c, VALID_END) for c in TRAIN_CUTOFFS[:-1]]
-    inner_test = make_block(daily, *fits[VALID_END], VALID_END, CAL_END)
-
-    rows = []
-    for split, block in (("holdout", holdout), ("inner validation", inner_test)):
-        rows.append(
-            report_row(
-                "BG/NBD + Gamma-Gamma",
-                block.spend,
-                block.X["clv_h"].to_numpy(),
-                block.purchases,
-                block.X["exp_purch_h"].to_numpy(),
-            )
-            | {"split": split, "seed": np.nan, "trees": np.nan}
-        )
-        rows.append(
-            report_row("zero for everyone", block.spend, np.zeros(len(block.spend)))
-            | {"split": split, "seed": np.nan, "trees": np.nan}
-        )
-    for n_trees in trees:
-        for seed in seeds:
-            say(f"LightGBM models: {n_trees} trees, seed {seed}")
-            for split, tr, te in (
-                ("holdout", train, holdout),
-                ("inner validation", inner_train, inner_test),
-            ):
-                preds = fit_predict(tr, te, n_trees, seed, n_jobs)
-                for name, pred in preds.items():
-                    rows.append(
-                        report_row(f"LightGBM {name}", te.spend, pred)
-                        | {"split": split, "seed": seed, "trees": n_trees}
-                    )
-    params = fits[CAL_END][0].params
-    return pd.DataFrame(rows), params
+    return daily_purchases(tx), fits
 
 
-def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds (and the worst seed for the targets) per split, model and size."""
-    keys = ["split", "model", "trees"]
-    r = results.assign(trees=results["trees"].fillna(0))
-    metrics = [c for c in r.columns if c not in (*keys, "seed")]
-    out = r.groupby(keys, sort=False)[metrics].mean().reset_index()
-    worst = (
-        r.groupby(keys, sort=False)
-        .agg(
-            worst_gini=("normalized_gini", "min"),
-            worst_rmse=("rmse", "max"),
-            worst_decile_mape=("decile_mape", "max"),
-            seeds=("seed", "nunique"),
-        )
-        .reset_index()
+def split_world(world: str, cfg: DictConfig) -> grid.World:
+    """``holdout``: labels to the calibration end, scored on the 39 holdout weeks;
+    ``inner validation``: labels to 1997-07-01, scored on 1997-07-01..09-30."""
+    daily, fits = history(str(cfg.data.interim_dir))
+    if world == "holdout":
+        test = make_block(daily, *fits[CAL_END], CAL_END, HOLD_END)
+        if len(test.X) != 23570:
+            raise ValueError(f"expected the 23,570 CDNOW customers, found {len(test.X)}")
+        train = [make_block(daily, *fits[c], c, CAL_END) for c in TRAIN_CUTOFFS]
+    else:
+        test = make_block(daily, *fits[VALID_END], VALID_END, CAL_END)
+        train = [make_block(daily, *fits[c], c, VALID_END) for c in TRAIN_CUTOFFS[:-1]]
+    return grid.World(Split(train, test, references(test)))
+
+
+def lightgbm_cell(world: grid.World, cell: grid.Cell) -> list[dict]:
+    """The rate, hybrid and blend models of one size (``cell.model``: ``"<n> trees"``)
+    and seed, beside the references on the same rows."""
+    split, n_trees = world.prepared, int(cell.model.split()[0])
+    n_jobs = int(os.environ.get("SOCIALCRM_N_JOBS", "2"))
+    preds = fit_predict(split.train, split.test, n_trees, cell.seed, n_jobs, cell.groups)
+    return [
+        value_row(split.test.spend, pred)
+        | split.references
+        | {"model": f"LightGBM {name} ({cell.model})"}
+        for name, pred in preds.items()
+    ]
+
+
+def run_experiment(seeds: Sequence[int], console: Console | None = None) -> pd.DataFrame:
+    """Both splits x seeds x model sizes; one row per split, seed and model."""
+    cells = grid.Grid(
+        {"rfm+btyd": FEATURES},
+        seeds,
+        worlds={"holdout": (), "inner validation": ()},
+        models={f"{n} trees": () for n in TREES},
+        overrides=("data=cdnow",),
     )
-    return out.merge(worst, on=keys)
+    return grid.run_grid(cells, split_world, lightgbm_cell, console)
+
+
+def split_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """One split's rows: the references first, then the models (mean over seeds)."""
+    first = summary.iloc[0].to_dict()
+    refs = [
+        grid.as_row(first, "btyd", model="BG/NBD + Gamma-Gamma"),
+        grid.as_row(first, "zero", model="zero for everyone"),
+    ]
+    t = pd.concat([pd.DataFrame(refs), summary], ignore_index=True)
+
+    def pair(a: str, b: str) -> list[str]:
+        return [
+            f"{x:,.0f} / {y:,.0f}" if pd.notna(x) else ""
+            for x, y in zip(t.get(a, np.nan), t.get(b, np.nan), strict=True)
+        ]
+
+    worst = [
+        f"{g:.4f} / {r:.2f} / {d:.3f}" if pd.notna(g) else ""
+        for g, r, d in zip(
+            t["worst_normalized_gini"], t["worst_rmse"], t["worst_decile_mape"], strict=True
+        )
+    ]
+    return t.assign(
+        spend=pair("total_predicted_spend", "total_actual_spend"),
+        purchases=pair("total_predicted_purchases", "total_actual_purchases"),
+        worst=worst,
+    )
+
+
+COLUMNS = {
+    "model": "model",
+    "normalized Gini": "normalized_gini",
+    "Spearman": "spearman",
+    "RMSE": "rmse",
+    "MAE spend": "mae",
+    "decile MAPE": "decile_mape",
+    "top-10% capture": "top10_share",
+    "predicted / actual spend": "spend",
+    "predicted / actual purchases": "purchases",
+    "MAE purchases": "mae_purchases",
+    "worst seed: Gini / RMSE / decile MAPE": "worst",
+}
+TITLES = {
+    "holdout": "Holdout 1997-10-01..1998-06-30 (23,570 customers)",
+    "inner validation": "Inner validation: labels to 1997-07-01, scored on 1997-07-01..09-30",
+}
+
+
+def summary_of(results: pd.DataFrame) -> pd.DataFrame:
+    """Means over seeds (and the worst seed) per split and model."""
+    metrics = [c for c in results.columns if c not in (*grid.DIMENSIONS, "seconds")]
+    worst = {"normalized_gini": "min", "rmse": "max", "decile_mape": "max"}
+    return grid.summarise(results, metrics, worst)
 
 
 def markdown_tables(summary: pd.DataFrame, params: dict[str, float]) -> str:
     """The README's tables: holdout and inner validation, and the BG/NBD parameters."""
-    parts = []
-    for split in ("holdout", "inner validation"):
-        s = summary[summary.split == split]
-        table = pd.DataFrame(
-            {
-                "model": [
-                    m if not t else f"{m} ({int(t)} trees)"
-                    for m, t in zip(s.model, s.trees, strict=True)
-                ],
-                "normalized Gini": s.normalized_gini,
-                "Spearman": s.spearman,
-                "RMSE": s.rmse.map("{:.2f}".format),
-                "MAE spend": s.mae.map("{:.2f}".format),
-                "decile MAPE": s.decile_mape,
-                "top-10% capture": s.top10_share,
-                "predicted / actual spend": [
-                    f"{p:,.0f} / {a:,.0f}"
-                    for p, a in zip(s.total_predicted_spend, s.total_actual_spend, strict=True)
-                ],
-                "predicted / actual purchases": [
-                    f"{p:,.0f} / {a:,.0f}" if pd.notna(p) else ""
-                    for p, a in zip(
-                        s.get("total_predicted_purchases", np.nan),
-                        s.get("total_actual_purchases", np.nan),
-                        strict=True,
-                    )
-                ],
-                "MAE purchases": s.get("mae_purchases", np.nan),
-                "worst seed: Gini / RMSE / decile MAPE": [
-                    f"{g:.4f} / {r:.2f} / {d:.3f}" if n > 0 else ""
-                    for g, r, d, n in zip(
-                        s.worst_gini, s.worst_rmse, s.worst_decile_mape, s.seeds, strict=True
-                    )
-                ],
-            }
-        )
-        title = (
-            "Holdout 1997-10-01..1998-06-30 (23,570 customers)"
-            if split == "holdout"
-            else "Inner validation: labels to 1997-07-01, scored on 1997-07-01..09-30"
-        )
-        parts.append(f"**{title}** (mean over seeds)\n\n" + to_markdown(table, floats="{:.4f}"))
+    digits = dict.fromkeys(COLUMNS.values(), 4) | {"rmse": 2, "mae": 2}
+    parts = [
+        f"**{title}** (mean over seeds)\n\n"
+        + grid.markdown_table(split_table(summary[summary["world"] == split]), COLUMNS, (), digits)
+        for split, title in TITLES.items()
+    ]
     p = ", ".join(f"{k}={v:.4g}" for k, v in params.items())
     parts.append(f"BG/NBD and Gamma-Gamma parameters (calibration to 1997-09-30): {p}.")
     return "\n\n".join(parts)
@@ -427,35 +424,29 @@ def main(
     seeds: Annotated[int, typer.Option(help="LightGBM seeds 0..N-1")] = 5,
     out_dir: Annotated[Path, typer.Option(help="where results.csv and README.md live")] = OUT_DIR,
 ) -> None:
-    """Run the experiment, print the holdout table, write results.csv and the README."""
-    # one model thread: the same numbers on any machine load
-    os.environ.setdefault("SOCIALCRM_N_JOBS", "1")
+    """Run the experiment, print the tables, write results.csv and the README, log one
+    MLflow run."""
+    grid.one_thread()
     console = Console()
-    results, params = run_experiment(list(range(seeds)), (150, 300), console)
-    summary = summarise(results)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out_dir / "results.csv") as tmp:
-        results.to_csv(tmp, index=False, float_format="%.6f")
-    table = Table(title="CDNOW holdout: predicted 39-week spend (mean over seeds)")
-    for col in ("model", "trees", "Gini", "RMSE", "decile MAPE", "top-10%", "worst RMSE"):
-        table.add_column(col)
-    for r in summary[summary.split == "holdout"].itertuples():
-        table.add_row(
-            r.model,
-            f"{int(r.trees)}" if r.trees else "",
-            f"{r.normalized_gini:.4f}",
-            f"{r.rmse:.2f}",
-            f"{r.decile_mape:.3f}",
-            f"{r.top10_share:.3f}",
-            f"{r.worst_rmse:.2f}",
-        )
-    console.print(table)
-    command = "python -m socialcrm.experiments.clv_cdnow" + (
-        f" --seeds {seeds}" if seeds != 5 else ""
+    results = run_experiment(range(seeds), console)
+    summary = summary_of(results)
+    cfg = compose(["data=cdnow"])
+    params = history(str(cfg.data.interim_dir))[1][CAL_END][0].params
+    text = markdown_tables(summary, params)
+    console.print(text, markup=False, highlight=False)
+    grid.publish(
+        out_dir,
+        text,
+        grid.command(
+            "socialcrm.experiments.clv_cdnow", *([f"--seeds {seeds}"] if seeds != 5 else [])
+        ),
+        {"results.csv": results},
+        cfg.tracking,
+        "clv-cdnow",
+        grid.summary_metrics(summary, ("normalized_gini", "rmse", "decile_mape")),
+        grid.grid_params(results),
+        console=console,
     )
-    text = markdown_tables(summary, params) + f"\n\nReproduce: `.venv/bin/{command}`"
-    if render_into_readme(out_dir / "README.md", text):
-        console.print(f"tables written to {out_dir / 'README.md'}")
 
 
 if __name__ == "__main__":

@@ -6,38 +6,20 @@ Usage::
     python -m socialcrm.experiments.listening_airline listening.evaluation.folds=3 --no-readme
 
 Positional arguments are Hydra overrides of ``conf/config.yaml``. The data file is
-``<paths.shared_data_dir>/<listening.evaluation.data_file>``; the results go to
-``<listening.evaluation.output_dir>/results.json`` and the Markdown tables into
-that folder's ``README.md`` between ``<!-- results:start -->`` and
-``<!-- results:end -->``.
+``<paths.shared_data_dir>/<listening.evaluation.data_file>``; ``results.json`` (every
+fold's metrics, the hyperparameters, timings) and the README tables go to
+``<listening.evaluation.output_dir>``, and the same into one MLflow run
+(:func:`socialcrm.experiments.grid.publish`).
 
-Protocol
---------
-* Tweets are read with a real CSV parser (texts contain newlines) and
-  deduplicated by ``tweet_id`` (first row kept) before any split.
-* Stratified k-fold cross-validation (shuffled, seed from config) on the
-  3-class ``airline_sentiment``; every model is fitted on the training folds
-  only. Metrics: accuracy and macro-F1, mean and sample sd over folds.
-* Sentiment models: majority class; VADER (compound thresholds +-0.05, no
-  training) on the raw text and as :class:`~socialcrm.listening.vader.VaderScorer`
-  runs it (``@handles`` and URLs removed); TF-IDF word 1-2-grams + logistic
-  regression; TF-IDF word 1-2 + char_wb 2-5 grams + linear SVM; the trainable
-  :class:`~socialcrm.listening.model.TextClassifierScorer`.
-* Complaint target: ``negativereason`` is present and is not ``"Can't Tell"``
-  (a negative tweet naming a concrete problem: late or cancelled flight,
-  customer service, lost or damaged luggage, booking, bad flight, flight
-  attendants, long lines). Same folds. Detectors: the lexicon (score >= 0.5),
-  ``P(negative)`` of the trained sentiment model (a reference: complaints are
-  a subset of negative tweets), and the trained complaint classifier.
-  Metrics: precision, recall, F1 at 0.5, ROC-AUC.
-* Complaint topic: among complaint tweets of each fold, predict the
-  ``negativereason`` category (9 classes) with TF-IDF word+char and a linear
-  SVM; macro-F1 and accuracy, against the majority category.
+Protocol (stratified k-fold CV on the 3-class ``airline_sentiment`` after
+deduplication by ``tweet_id``; sentiment models, the complaint target and
+detectors, complaint topics): see ``experiments/social-listening/README.md``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -48,8 +30,7 @@ import numpy as np
 import pandas as pd
 import typer
 from omegaconf import DictConfig, OmegaConf
-from rich.console import Console, Group
-from rich.table import Table
+from rich.console import Console
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix
@@ -58,12 +39,13 @@ from sklearn.pipeline import make_pipeline, make_union
 from sklearn.svm import LinearSVC
 
 from socialcrm.config import compose
+from socialcrm.experiments.grid import command, markdown_table, publish
 from socialcrm.listening.base import LABELS, label_from_sentiment
 from socialcrm.listening.factory import build_model
 from socialcrm.listening.lexicon import complaint_score
 from socialcrm.listening.metrics import COMPLAINT_THRESHOLD, complaint_metrics, label_metrics
 from socialcrm.listening.vader import VaderScorer
-from socialcrm.reports.markdown import render_into_readme
+from socialcrm.reports.markdown import to_markdown
 
 NO_REASON = "Can't Tell"
 
@@ -303,7 +285,7 @@ def run_evaluation(
     model_params: DictConfig | dict | None,
     on_fold: Callable[[int, dict], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the whole protocol (see the module docstring) on prepared tweets.
+    """Run the whole protocol (see the experiment's README) on prepared tweets.
 
     Parameters
     ----------
@@ -366,8 +348,27 @@ def run_evaluation(
 
 
 # ------------------------------------------------------------------ rendering
-def _pm(stat: dict[str, float]) -> str:
-    return f"{stat['mean']:.3f} ± {stat['sd']:.3f}"
+def summary_frame(task: dict[str, Any], names: dict[str, str]) -> pd.DataFrame:
+    """One task's summary as rows: ``model`` (its label), ``<metric>`` and ``<metric>_sd``."""
+    return pd.DataFrame(
+        [
+            {"model": label}
+            | {m: stat["mean"] for m, stat in task[key].items()}
+            | {f"{m}_sd": stat["sd"] for m, stat in task[key].items()}
+            for key, label in names.items()
+        ]
+    )
+
+
+def _reference(key: str) -> str:
+    ref = REFERENCE.get(key)
+    if ref is None:
+        return ""
+    return (
+        f"target >= {ref[0]:.3f} / >= {ref[1]:.2f}"
+        if key == "model"
+        else f"{ref[0]:.3f} / {ref[1]:.3f}"
+    )
 
 
 def markdown_tables(results: dict[str, Any]) -> str:
@@ -384,112 +385,75 @@ def markdown_tables(results: dict[str, Any]) -> str:
     """
     s = results["summary"]
     data, protocol = results["data"], results["protocol"]
-    lines = [
-        f"{data['n_tweets']:,} tweets after deduplication by `tweet_id` "
-        f"({', '.join(f'{k} {v:,}' for k, v in data['sentiment_counts'].items())}); "
-        f"{protocol['folds']}-fold stratified CV, seed {protocol['seed']}; "
-        "mean ± sample sd over folds.",
-        "",
-        "**Sentiment (3 classes)**",
-        "",
-        "| model | accuracy | macro-F1 | reference accuracy / macro-F1 |",
-        "|---|---|---|---|",
-    ]
-    for key, label in SENTIMENT_MODELS.items():
-        m = s["sentiment"][key]
-        ref = REFERENCE.get(key)
-        ref_text = "" if ref is None else f"{ref[0]:.3f} / {ref[1]:.3f}"
-        if key == "model":
-            ref_text = f"target >= {ref[0]:.3f} / >= {ref[1]:.2f}"
-        lines.append(f"| {label} | {_pm(m['accuracy'])} | {_pm(m['macro_f1'])} | {ref_text} |")
+    labels = {"accuracy": "accuracy", "macro-F1": "macro_f1"}
+    sentiment = summary_frame(s["sentiment"], SENTIMENT_MODELS)
+    sentiment["reference"] = [_reference(k) for k in SENTIMENT_MODELS]
+    complaint = summary_frame(s["complaint"], COMPLAINT_MODELS)
+    detectors = {"detector": "model", "precision": "precision", "recall": "recall", "F1": "f1"}
     m = s["sentiment"]["model"]
-    lines += [
-        "",
-        f"TextClassifierScorer, worst fold: accuracy {min(m['accuracy']['folds']):.3f}, "
-        f"macro-F1 {min(m['macro_f1']['folds']):.3f}.",
-    ]
-    lines += [
-        "",
-        f"**Complaint detection** (complaint share {data['complaint_share']:.3f})",
-        "",
-        "| detector | precision | recall | F1 | ROC-AUC |",
-        "|---|---|---|---|---|",
-    ]
-    for key, label in COMPLAINT_MODELS.items():
-        m = s["complaint"][key]
-        lines.append(
-            f"| {label} | {_pm(m['precision'])} | {_pm(m['recall'])} | {_pm(m['f1'])} "
-            f"| {_pm(m['roc_auc'])} |"
-        )
-    lines += [
-        "",
-        f"**Complaint topic** ({data['n_topics']} `negativereason` categories, among complaints)",
-        "",
-        "| model | accuracy | macro-F1 |",
-        "|---|---|---|",
-    ]
-    for key, label in TOPIC_MODELS.items():
-        m = s["topic"][key]
-        lines.append(f"| {label} | {_pm(m['accuracy'])} | {_pm(m['macro_f1'])} |")
-    lines += [
-        "",
-        "**Where the sentiment labels go** (test folds pooled; share of each true label)",
-        "",
-        "| true label | n | VADER: "
-        + " / ".join(LABELS)
-        + " | model: "
-        + " / ".join(LABELS)
-        + " |",
-        "|---|---|---|---|",
-    ]
     pooled = {k: np.asarray(v, dtype=float) for k, v in results["confusion_pooled"].items()}
-    for i, label in enumerate(LABELS):
-        n = int(pooled["vader"][i].sum())
-        shares = {
-            k: " / ".join(f"{x:.2f}" for x in m[i] / max(m[i].sum(), 1)) for k, m in pooled.items()
+    shares = {
+        k: [" / ".join(f"{x:.2f}" for x in row / max(row.sum(), 1)) for row in c]
+        for k, c in pooled.items()
+    }
+    where = pd.DataFrame(
+        {
+            "true label": list(LABELS),
+            "n": [int(row.sum()) for row in pooled["vader"]],
+            f"VADER: {' / '.join(LABELS)}": shares["vader"],
+            f"model: {' / '.join(LABELS)}": shares["model"],
         }
-        lines.append(f"| {label} | {n:,} | {shares['vader']} | {shares['model']} |")
+    )
     sec = results["seconds"]
-    lines += [
-        "",
-        f"Trainable model: {sec['model_fit']:.1f} s per fit on "
-        f"{int(data['n_tweets'] * (1 - 1 / protocol['folds'])):,} tweets, "
-        f"{sec['model_score']:.1f} s to score the other {data['n_tweets'] // protocol['folds']:,} "
-        f"(measured on {results.get('machine', 'this machine')}).",
-    ]
-    return "\n".join(lines)
-
-
-def rich_tables(results: dict[str, Any]) -> Group:
-    """The sentiment, complaint and topic summaries as rich tables.
-
-    Parameters
-    ----------
-    results
-        Output of :func:`run_evaluation`.
-
-    Returns
-    -------
-    rich.console.Group
-    """
-    s = results["summary"]
-    tables = []
-    for task, names, metrics in (
-        ("sentiment", SENTIMENT_MODELS, ("accuracy", "macro_f1")),
-        ("complaint", COMPLAINT_MODELS, ("precision", "recall", "f1", "roc_auc")),
-        ("topic", TOPIC_MODELS, ("accuracy", "macro_f1")),
-    ):
-        table = Table(title=f"{task} (mean ± sd over folds)", title_justify="left")
-        table.add_column("model")
-        for metric in metrics:
-            table.add_column(metric, justify="right")
-        for key, label in names.items():
-            table.add_row(label, *(_pm(s[task][key][metric]) for metric in metrics))
-        tables.append(table)
-    return Group(*tables)
+    return "\n\n".join(
+        [
+            f"{data['n_tweets']:,} tweets after deduplication by `tweet_id` "
+            f"({', '.join(f'{k} {v:,}' for k, v in data['sentiment_counts'].items())}); "
+            f"{protocol['folds']}-fold stratified CV, seed {protocol['seed']}; "
+            "mean ± sample sd over folds.",
+            "**Sentiment (3 classes)**",
+            markdown_table(
+                sentiment,
+                {"model": "model"} | labels | {"reference accuracy / macro-F1": "reference"},
+                labels.values(),
+            ),
+            f"TextClassifierScorer, worst fold: accuracy {min(m['accuracy']['folds']):.3f}, "
+            f"macro-F1 {min(m['macro_f1']['folds']):.3f}.",
+            f"**Complaint detection** (complaint share {data['complaint_share']:.3f})",
+            markdown_table(
+                complaint,
+                detectors | {"ROC-AUC": "roc_auc"},
+                ("precision", "recall", "f1", "roc_auc"),
+            ),
+            f"**Complaint topic** ({data['n_topics']} `negativereason` categories, "
+            "among complaints)",
+            markdown_table(
+                summary_frame(s["topic"], TOPIC_MODELS),
+                {"model": "model"} | labels,
+                labels.values(),
+            ),
+            "**Where the sentiment labels go** (test folds pooled; share of each true label)",
+            to_markdown(where),
+            f"Trainable model: {sec['model_fit']:.1f} s per fit on "
+            f"{int(data['n_tweets'] * (1 - 1 / protocol['folds'])):,} tweets, "
+            f"{sec['model_score']:.1f} s to score the other "
+            f"{data['n_tweets'] // protocol['folds']:,} "
+            f"(measured on {results.get('machine', 'this machine')}).",
+        ]
+    )
 
 
 # ----------------------------------------------------------------------- CLI
+def logged_metrics(results: dict[str, Any]) -> dict[str, float]:
+    """``<task>.<model>.<metric>`` fold means, for the MLflow run."""
+    return {
+        f"{task}.{model}.{metric}": stat["mean"]
+        for task, models in results["summary"].items()
+        for model, metrics in models.items()
+        for metric, stat in metrics.items()
+    }
+
+
 app = typer.Typer(add_completion=False)
 
 
@@ -500,9 +464,11 @@ def main(
     ] = None,
     readme: Annotated[bool, typer.Option(help="Render the tables into the output README")] = True,
 ) -> None:
-    """Run the airline-tweet protocol; write results.json and the README tables."""
+    """Run the airline-tweet protocol; write results.json and the README tables, log one
+    MLflow run."""
     console = Console()
-    cfg = compose(list(overrides or []))
+    overrides = list(overrides or [])
+    cfg = compose(overrides)
     ev = cfg.listening.evaluation
     path = Path(cfg.paths.shared_data_dir) / ev.data_file
     if not path.is_file():
@@ -523,24 +489,23 @@ def main(
     t0 = time.perf_counter()
     results = run_evaluation(tweets, int(ev.folds), int(ev.seed), cfg.listening.model, progress)
     results["seconds"]["total"] = time.perf_counter() - t0
-    results["machine"] = f"{platform.machine()}, {_cpu_count()} cores"
+    results["machine"] = f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores"
     results["data"]["file"] = str(Path(ev.data_file))
-    out = Path(ev.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    console.print(rich_tables(results))
-    console.print(f"wrote {out / 'results.json'} ({results['seconds']['total']:.0f} s)")
-    if readme:
-        if render_into_readme(out / "README.md", markdown_tables(results)):
-            console.print(f"updated the tables in {out / 'README.md'}")
-        else:
-            console.print(f"[yellow]{out / 'README.md'} has no result markers; not updated")
-
-
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    out, text = Path(ev.output_dir), markdown_tables(results)
+    console.print(text, markup=False, highlight=False)
+    console.print(f"{out / 'results.json'}: {results['seconds']['total']:.0f} s")
+    publish(
+        out,
+        text,
+        command("socialcrm.experiments.listening_airline", *overrides),
+        {"results.json": json.dumps(results, indent=2) + "\n"},
+        cfg.tracking,
+        "social-listening",
+        logged_metrics(results),
+        {"folds": int(ev.folds), "seed": int(ev.seed), "data_file": str(ev.data_file)},
+        readme=readme,
+        console=console,
+    )
 
 
 if __name__ == "__main__":

@@ -1,53 +1,47 @@
 """Churn on a real customer table: the churn-telco experiment.
 
 The IBM Telco table (``data=telco``, one row per customer, target ``Churn``) goes
-through the same task code as the synthetic data (``ChurnTask.fit_evaluate``
-with ``experiment=telco``: stratified 5-fold CV shuffled with the seed,
-calibration by 3-fold cross-fitting inside each training fold). Every model runs
-on two feature sets, the table's own columns and those plus the derived
-features of ``conf/data/telco.yaml``; the best model is then rerun on more CV
-seeds to show that its gain does not hinge on one split.
+through the same task code as the synthetic data, on the experiment grid
+(``experiment=telco``: stratified 5-fold CV shuffled with the seed, calibration by
+3-fold cross-fitting inside each training fold). Every model runs on two feature
+sets, the table's own columns and those plus the derived features of
+``conf/data/telco.yaml``; the best model is then rerun on more CV seeds, to show
+that its gain does not hinge on one split, and with each calibration method.
 
 Usage (writes ``experiments/churn-telco/results.csv`` and the table in its README;
-about 2 minutes on 2 cores)::
+about 3 minutes on 2 cores)::
 
     python -m socialcrm.experiments.telco
     python -m socialcrm.experiments.telco --models logreg --seeds 0 task.calibration=isotonic
 
-Boosted models run on one thread (``n_jobs=1``): faster on 7k rows, and the
-numbers then do not depend on the machine's thread count.
+Boosted models run on one thread: faster on 7k rows, and the numbers then do not
+depend on the machine's thread count.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import typer
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.table import Table
 
 from socialcrm.config import compose
-from socialcrm.data.io import atomic_file
+from socialcrm.experiments import grid
 from socialcrm.paths import project_root
-from socialcrm.reports.markdown import (
-    plus_minus,
-    plus_minus_column,
-    render_into_readme,
-    to_markdown,
-)
+from socialcrm.reports.markdown import plus_minus, to_markdown
+from socialcrm.runner import load_features
+from socialcrm.tasks.base import TaskResult
 
 MODELS = ("logreg", "lightgbm", "lightgbm_small", "xgboost")
 CALIBRATIONS = ("sigmoid", "isotonic", "none")
 FEATURE_SETS: dict[str, list[str]] = {"raw columns": ["crm"], "raw + derived": ["crm", "derived"]}
 METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "f1")
+# no registered CLV model values a Telco customer: the campaign uses task.saved_value
+BASE = ("experiment=telco", "task.value_model=null")
 # ROC-AUC measured with off-the-shelf tools on the raw table, stratified 5-fold CV, seed 42
 REFERENCE = {
     "logreg": "0.845 (logistic regression, one-hot)",
@@ -58,36 +52,12 @@ REFERENCE = {
 TARGET_ROC_AUC = 0.850
 TARGET_BRIER = 0.135
 OUT_DIR = project_root() / "experiments" / "churn-telco"
-COMMAND = ".venv/bin/python -m socialcrm.experiments.telco"
+MODULE = "socialcrm.experiments.telco"
 
 
-def model_config(cfg: DictConfig) -> dict[str, Any]:
-    """The plain model config, on one thread where the estimator has ``n_jobs``."""
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    for kind in ("classification", "regression"):
-        node = model.get(kind)
-        if isinstance(node, dict) and "n_jobs" in node:
-            node["n_jobs"] = 1
-    return model
-
-
-def evaluate(
-    frame: pd.DataFrame,
-    manifest: Sequence[Mapping[str, str]],
-    task: Any,
-    model_cfg: Mapping[str, Any],
-    groups: Sequence[str],
-    seed: int,
-) -> tuple[dict[str, float], pd.DataFrame, dict[str, float]]:
-    """One CV run: mean/sd metrics, the per-fold table and the baseline's metrics."""
-    t0 = time.perf_counter()
-    result = task.fit_evaluate(frame, manifest, list(groups), dict(model_cfg), seed)
-    for fig in result.figures.values():
-        plt.close(fig)
-    summary = {k: v for k, v in result.metrics.items() if not k.startswith("campaign_")}
-    summary["seconds"] = time.perf_counter() - t0
-    summary["n_features"] = float(result.info.get("n_features", np.nan))
-    return summary, result.tables["cv_folds"], result.baseline_metrics
+def worst_fold(world: grid.World, result: TaskResult) -> dict[str, float]:
+    """The lowest ROC-AUC over the CV folds."""
+    return {"worst_fold_roc_auc": float(result.tables["cv_folds"]["roc_auc"].min())}
 
 
 def run_experiment(
@@ -95,219 +65,146 @@ def run_experiment(
     models: Sequence[str] = MODELS,
     extra_seeds: Sequence[int] = (1, 2, 3, 4),
     console: Console | None = None,
-) -> dict[str, Any]:
-    """Every model x feature set at the configured seed, then the best one on ``extra_seeds``.
+) -> pd.DataFrame:
+    """Every model x feature set at the configured seed; then the best one on
+    ``extra_seeds`` and with each calibration method (``variant``).
 
     Returns
     -------
-    dict
-        ``summary`` (one row per model and feature set, plus the baseline rule),
-        ``folds`` (per-fold metrics), ``seeds`` (the best model, raw vs derived, per
-        seed), ``best`` (its summary row), ``data`` (table facts), ``config``.
+    pandas.DataFrame
+        One row per cell (see :func:`~socialcrm.experiments.grid.run_grid`).
     """
-    from socialcrm.runner import load_features
+    base = [*BASE, *overrides]
+    seed = int(compose(base).seed)
+    measure = partial(grid.fit_cell, references=worst_fold)
 
-    say = console.print if console is not None else (lambda *a, **k: None)
+    def run(feature_sets=FEATURE_SETS, **dims: Any) -> pd.DataFrame:
+        cells = grid.Grid(feature_sets, overrides=base, **dims)
+        return grid.run_grid(cells, measure=measure, console=console)
 
-    def telco_cfg(*extra: str) -> DictConfig:
-        return compose(["experiment=telco", "task.explain=false", *overrides, *extra])
-
-    base = telco_cfg()
-    frame, manifest, path = load_features(base)
-    seed = int(base.seed)
-    rows, folds, baseline = [], [], {}
-    for name in models:
-        cfg = telco_cfg(f"model={name}")
-        task = instantiate(cfg.task, _convert_="all")
-        mcfg = model_config(cfg)
-        for fs, groups in FEATURE_SETS.items():
-            summary, per_fold, baseline = evaluate(frame, manifest, task, mcfg, groups, seed)
-            rows.append({"model": name, "features": fs, "seed": seed, **summary})
-            folds.append(per_fold.assign(model=name, features=fs, seed=seed))
-            say(
-                f"{name:>15} | {fs:<14} ROC-AUC {summary['roc_auc']:.4f} "
-                f"({summary['seconds']:.0f} s)"
-            )
-    summary = pd.DataFrame(rows)
-    best = summary.sort_values(["roc_auc", "brier"], ascending=[False, True]).iloc[0]
-
-    seed_rows = [
-        {
-            "seed": seed,
-            **{
-                fs: summary.loc[
-                    (summary.model == best.model) & (summary.features == fs), "roc_auc"
-                ].item()
-                for fs in FEATURE_SETS
-            },
-        }
-    ]
-    for s in extra_seeds:
-        cfg = telco_cfg(f"model={best.model}", f"seed={s}")
-        task = instantiate(cfg.task, _convert_="all")
-        row: dict[str, Any] = {"seed": s}
-        for fs, groups in FEATURE_SETS.items():
-            m, per_fold, _ = evaluate(frame, manifest, task, model_config(cfg), groups, s)
-            row[fs] = m["roc_auc"]
-            folds.append(per_fold.assign(model=best.model, features=fs, seed=s))
-        seed_rows.append(row)
-        say(
-            f"{best.model:>15} | seed {s}: "
-            + ", ".join(f"{fs} {row[fs]:.4f}" for fs in FEATURE_SETS)
-        )
-    seeds = pd.DataFrame(seed_rows)
-    seeds["gain"] = seeds["raw + derived"] - seeds["raw columns"]
-
-    calibration_rows = []
-    best_groups = FEATURE_SETS[str(best.features)]
-    for method in CALIBRATIONS:
-        cfg = telco_cfg(f"model={best.model}", f"task.calibration={method}")
-        task = instantiate(cfg.task, _convert_="all")
-        m, _, _ = evaluate(frame, manifest, task, model_config(cfg), best_groups, seed)
-        calibration_rows.append({"calibration": method, **m})
-    calibration = pd.DataFrame(calibration_rows)
-
-    label = str(base.task.target)
-    data = {
-        "rows": len(frame),
-        "churn_rate": float(frame[label].mean()),
-        "missing_total_charges": int(frame["TotalCharges"].isna().sum())
-        if "TotalCharges" in frame
-        else 0,
-        "path": str(path),
-    }
-    base_row = {
-        "model": "tenure rule",
-        "features": f"tenure < {base.task.baseline.window_days}/2^k months",
-        "seed": seed,
-        **baseline,
-    }
-    summary = pd.concat([pd.DataFrame([base_row]), summary], ignore_index=True)
-    return {
-        "summary": summary,
-        "folds": _front(pd.concat(folds, ignore_index=True), ["model", "features", "seed", "fold"]),
-        "seeds": seeds,
-        "calibration": calibration,
-        "best": best.to_dict(),
-        "data": data,
-        "config": {
-            "seed": seed,
-            "folds": int(base.task.cv_folds),
-            "calibration": str(base.task.calibration),
-            "overrides": list(overrides),
-            "models": list(models),
-            "extra_seeds": list(extra_seeds),
-        },
-    }
-
-
-def _front(df: pd.DataFrame, first: Sequence[str]) -> pd.DataFrame:
-    return df[[*first, *(c for c in df.columns if c not in first)]]
-
-
-def markdown(results: Mapping[str, Any]) -> str:
-    """The README block: protocol line, the table per model, the verdict, the seed check."""
-    s, d, c, best = results["summary"], results["data"], results["config"], results["best"]
-
-    def cell(row, key: str) -> str:
-        sd = row.get(f"{key}_sd", np.nan)
-        return plus_minus(row[key], sd) if not np.isnan(sd) else f"{row[key]:.3f}"
-
-    table = pd.DataFrame(
-        {
-            "model": s.model,
-            "features": [
-                f"{f} ({n:.0f})" if not np.isnan(n) else f
-                for f, n in zip(s.features, s.n_features, strict=True)
-            ],
-            "ROC-AUC": [cell(r, "roc_auc") for _, r in s.iterrows()],
-            "PR-AUC": [cell(r, "pr_auc") for _, r in s.iterrows()],
-            "Brier": [cell(r, "brier") for _, r in s.iterrows()],
-            "log loss": [cell(r, "log_loss") for _, r in s.iterrows()],
-            "churner F1": [cell(r, "f1") for _, r in s.iterrows()],
-            "reference ROC-AUC": [
-                REFERENCE.get(m, "") if f == "raw columns" else ""
-                for m, f in zip(s.model, s.features, strict=True)
-            ],
-        }
+    main = run(seeds=(seed,), models=grid.conf_models(models))
+    best = best_cell(main)
+    again = grid.conf_models([best["model"]])
+    return pd.concat(
+        [
+            main,
+            run(seeds=extra_seeds, models=again),
+            run(
+                {best["features"]: FEATURE_SETS[best["features"]]},
+                seeds=(seed,),
+                models=again,
+                variants={m: [f"task.calibration={m}"] for m in CALIBRATIONS},
+            ),
+        ],
+        ignore_index=True,
     )
+
+
+def best_cell(results: pd.DataFrame) -> dict[str, Any]:
+    """The highest ROC-AUC (then the lowest Brier) of the default-variant cells at the
+    first seed."""
+    return (
+        first_seed(results)
+        .sort_values(["roc_auc", "brier"], ascending=[False, True])
+        .iloc[0]
+        .to_dict()
+    )
+
+
+def data_facts(overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Rows, churn rate and blank ``TotalCharges`` of the table."""
+    cfg = compose([*BASE, *overrides])
+    frame = load_features(cfg)[0]
+    blanks = frame["TotalCharges"].isna().sum() if "TotalCharges" in frame else 0
+    return {
+        "rows": len(frame),
+        "churn_rate": float(frame[str(cfg.task.target)].mean()),
+        "missing_total_charges": int(blanks),
+        "folds": int(cfg.task.cv_folds),
+        "calibration": str(cfg.task.calibration),
+        "baseline": f"tenure < {cfg.task.baseline.window_days}/2^k months",
+    }
+
+
+def first_seed(results: pd.DataFrame) -> pd.DataFrame:
+    """The default-variant cells at the configured seed: every model and feature set."""
+    return results[(results["variant"] == "") & (results["seed"] == results["seed"].iloc[0])]
+
+
+def model_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± sd over folds per model and feature set, at the configured seed."""
+    metrics = [*METRICS, *(f"baseline_{m}" for m in METRICS), "n_features", "worst_fold_roc_auc"]
+    return grid.summarise(first_seed(results), metrics)
+
+
+def model_table(results: pd.DataFrame, facts: dict[str, Any]) -> pd.DataFrame:
+    """:func:`model_summary` with the tenure rule first."""
+    s = model_summary(results)
+    rule = grid.as_row(s.iloc[0], "baseline", model="tenure rule", features=facts["baseline"])
+    s = s.assign(
+        features=[f"{f} ({n:.0f})" for f, n in zip(s["features"], s["n_features"], strict=True)],
+        reference=[
+            REFERENCE.get(m, "") if f == "raw columns" else ""
+            for m, f in zip(s["model"], s["features"], strict=True)
+        ],
+    )
+    return pd.concat([pd.DataFrame([rule]), s], ignore_index=True)
+
+
+def seed_table(results: pd.DataFrame, best: dict[str, Any]) -> pd.DataFrame:
+    """ROC-AUC of the best model per CV seed and feature set, and the gain."""
+    rows = results[(results["model"] == best["model"]) & (results["variant"] == "")]
+    t = rows.pivot(index="seed", columns="features", values="roc_auc")
+    t = t.reindex(list(dict.fromkeys(rows["seed"])))[list(FEATURE_SETS)]
+    return t.assign(gain=t["raw + derived"] - t["raw columns"]).reset_index()
+
+
+def markdown(results: pd.DataFrame, facts: dict[str, Any]) -> str:
+    """The README block: protocol line, the table per model, the verdict, the seeds
+    and the calibration check."""
+    best = best_cell(results)
     met = best["roc_auc"] >= TARGET_ROC_AUC and best["brier"] <= TARGET_BRIER
     verdict = (
         f"**Target** (best ROC-AUC >= {TARGET_ROC_AUC:.3f} with Brier <= {TARGET_BRIER:.3f}): "
         f"{'met' if met else 'not met'} by `{best['model']}` on {best['features']}: "
         f"ROC-AUC {plus_minus(best['roc_auc'], best['roc_auc_sd'], 4)}, "
-        f"Brier {best['brier']:.4f}, worst fold ROC-AUC {_worst_fold(results):.4f}."
+        f"Brier {best['brier']:.4f}, worst fold ROC-AUC {best['worst_fold_roc_auc']:.4f}."
     )
-    seeds = results["seeds"]
-    seed_table = pd.DataFrame(
-        {
-            "CV seed": seeds["seed"].astype(int),
-            "raw columns": seeds["raw columns"].map("{:.4f}".format),
-            "raw + derived": seeds["raw + derived"].map("{:.4f}".format),
-            "gain": seeds["gain"].map("{:+.4f}".format),
-        }
+    columns = {"model": "model", "features": "features", "ROC-AUC": "roc_auc", "PR-AUC": "pr_auc"}
+    columns |= {"Brier": "brier", "log loss": "log_loss", "churner F1": "f1"}
+    models = grid.markdown_table(
+        model_table(results, facts), columns | {"reference ROC-AUC": "reference"}, METRICS
     )
-    cal = results["calibration"]
-    cal_table = pd.DataFrame(
-        {
-            "calibration": cal.calibration,
-            "ROC-AUC": plus_minus_column(cal, "roc_auc", 4),
-            "Brier": plus_minus_column(cal, "brier", 4),
-            "log loss": plus_minus_column(cal, "log_loss", 4),
-        }
+    seeds = seed_table(results, best)
+    seeds = pd.DataFrame(
+        {"CV seed": seeds["seed"].astype(int)}
+        | {fs: seeds[fs].map("{:.4f}".format) for fs in FEATURE_SETS}
+        | {"gain": seeds["gain"].map("{:+.4f}".format)}
     )
-    args = "" if tuple(c["models"]) == MODELS else f" --models {','.join(c['models'])}"
-    if list(c["extra_seeds"]) != [1, 2, 3, 4]:
-        args += f" --seeds {len(c['extra_seeds'])}"
-    args += "".join(f" {o}" for o in c["overrides"])
-    return "\n".join(
+    cal = grid.summarise(results[results["variant"] != ""], METRICS).rename(
+        columns={"variant": "calibration"}
+    )
+    cal_cols = {"calibration": "calibration", "ROC-AUC": "roc_auc", "Brier": "brier"}
+    calibration = grid.markdown_table(
+        cal, cal_cols | {"log loss": "log_loss"}, METRICS, dict.fromkeys(METRICS, 4)
+    )
+    seed = int(results["seed"].iloc[0])
+    return "\n\n".join(
         [
-            f"{d['rows']:,} customers, churn rate {d['churn_rate']:.3f} "
-            f"({d['missing_total_charges']} blank `TotalCharges` read as missing); "
-            f"stratified {c['folds']}-fold CV shuffled with seed {c['seed']}; "
-            f"{c['calibration']} calibration by 3-fold cross-fitting inside each training fold; "
-            "mean ± sample sd over the folds. Churner F1 at the threshold chosen on the "
+            f"{facts['rows']:,} customers, churn rate {facts['churn_rate']:.3f} "
+            f"({facts['missing_total_charges']} blank `TotalCharges` read as missing); "
+            f"stratified {facts['folds']}-fold CV shuffled with seed {seed}; "
+            f"{facts['calibration']} calibration by 3-fold cross-fitting inside each training "
+            "fold; mean ± sample sd over the folds. Churner F1 at the threshold chosen on the "
             "training folds.",
-            "",
-            to_markdown(table),
-            "",
+            models,
             verdict,
-            "",
             f"**Other CV seeds** (`{best['model']}`, ROC-AUC, mean over folds):",
-            "",
-            to_markdown(seed_table),
-            "",
-            f"**Calibration** (`{best['model']}` on {best['features']}, CV seed {c['seed']}):",
-            "",
-            to_markdown(cal_table),
-            "",
-            f"Reproduce: `{COMMAND}{args}`",
+            to_markdown(seeds),
+            f"**Calibration** (`{best['model']}` on {best['features']}, CV seed {seed}):",
+            calibration,
         ]
     )
-
-
-def _worst_fold(results: Mapping[str, Any]) -> float:
-    b, f = results["best"], results["folds"]
-    rows = f[(f.model == b["model"]) & (f.features == b["features"]) & (f.seed == b["seed"])]
-    return float(rows.roc_auc.min())
-
-
-def print_table(results: Mapping[str, Any], console: Console) -> None:
-    s = results["summary"]
-    table = Table(title=f"churn on Telco: stratified {results['config']['folds']}-fold CV")
-    for col in ("model", "features", "ROC-AUC", "PR-AUC", "Brier", "log loss", "reference"):
-        table.add_column(col, justify="left" if col in ("model", "features") else "right")
-    for _, r in s.iterrows():
-        table.add_row(
-            r.model,
-            r.features,
-            plus_minus(r.roc_auc, r.get("roc_auc_sd", np.nan)),
-            f"{r.pr_auc:.3f}",
-            f"{r.brier:.3f}",
-            f"{r.log_loss:.3f}",
-            REFERENCE.get(r.model, "").split(" ")[0] if r.features == "raw columns" else "",
-        )
-    console.print(table)
 
 
 def main(
@@ -318,24 +215,27 @@ def main(
     seeds: Annotated[int, typer.Option(help="extra CV seeds 1..N for the best model")] = 4,
     out_dir: Annotated[Path, typer.Option(help="where results.csv and README.md live")] = OUT_DIR,
 ) -> None:
-    """Run every model, print the table, write results.csv and the README table."""
+    """Run every model, print the table, write results.csv and the README table, log
+    one MLflow run."""
+    grid.one_thread()
     console = Console(width=max(Console().width, 110))
     overrides = list(overrides or [])
     names = [m.strip() for m in models.split(",") if m.strip()]
-    results = run_experiment(overrides, names, list(range(1, seeds + 1)), console)
-    print_table(results, console)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out_dir / "results.csv") as tmp:
-        results["folds"].to_csv(tmp, index=False, float_format="%.6f")
-    if render_into_readme(out_dir / "README.md", markdown(results)):
-        console.print(f"table written to {out_dir / 'README.md'}")
-    b = results["best"]
-    console.print(
-        f"best: {b['model']} on {b['features']}: ROC-AUC {b['roc_auc']:.4f}, Brier {b['brier']:.4f}"
-    )
-    seconds = results["summary"].dropna(subset=["seconds"]).groupby("model", sort=False)["seconds"]
-    console.print(
-        "seconds per CV run: " + ", ".join(f"{m} {t:.0f}" for m, t in seconds.mean().items())
+    results = run_experiment(overrides, names, range(1, seeds + 1), console)
+    text = markdown(results, data_facts(overrides))
+    console.print(text, markup=False, highlight=False)
+    args = [] if tuple(names) == MODELS else [f"--models {','.join(names)}"]
+    args += [f"--seeds {seeds}"] if seeds != 4 else []
+    grid.publish(
+        out_dir,
+        text,
+        grid.command(MODULE, *args, *overrides),
+        {"results.csv": results},
+        compose(overrides).tracking,
+        "churn-telco",
+        grid.summary_metrics(model_summary(results), ("roc_auc", "brier")),
+        grid.grid_params(results),
+        console=console,
     )
 
 
