@@ -13,7 +13,7 @@ from socialcrm.data.generate import run_generate
 from socialcrm.runner import fit, prepare
 from socialcrm.tasks.splits import rolling_origins, with_split
 
-pytestmark = pytest.mark.xdist_group("train")
+pytestmark = pytest.mark.xdist_group("backtest")
 
 MONTHS = list(pd.date_range("2023-01-01", periods=12, freq="MS"))
 

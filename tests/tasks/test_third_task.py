@@ -27,7 +27,7 @@ from socialcrm.tasks.base import TaskResult, task_data
 from socialcrm.tasks.protocol import Headline, Task
 from socialcrm.tuning import tune
 
-pytestmark = pytest.mark.xdist_group("train")
+pytestmark = pytest.mark.xdist_group("third_task")
 
 
 class PurchasesTask:
