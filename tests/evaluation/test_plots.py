@@ -24,3 +24,19 @@ def test_evaluation_and_report_charts_keep_their_default_sizes():
     dist = pd.DataFrame({"platform": ["x", "instagram"], "share_of_customers": [0.2, 0.5]})
     assert tuple(platform_shares(dist).figure.get_size_inches()) == (7, 4)
     plt.close("all")
+
+
+def test_roc_and_pr_legends_carry_the_area_against_an_independent_formula():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from socialcrm.evaluation.plots import precision_recall
+
+    y = np.array([0, 1, 0, 1, 1, 0, 0, 1])
+    s = np.array([0.1, 0.9, 0.4, 0.6, 0.3, 0.2, 0.7, 0.8])
+    labels = [t.get_text() for t in roc(y, {"model": s}).get_legend().get_texts()]
+    assert labels == [f"model (AUC {roc_auc_score(y, s):.3f})"]
+    labels = [t.get_text() for t in precision_recall(y, {"m": s}).get_legend().get_texts()]
+    assert labels == [f"m (AP {average_precision_score(y, s):.3f})"]
+    lines = roc(y, {"a": s, "b": 1 - s}).get_lines()[1:]
+    assert lines[0].get_linestyle() != lines[1].get_linestyle()  # a line on a line shows
+    plt.close("all")

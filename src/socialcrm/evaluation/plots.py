@@ -5,7 +5,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.metrics import precision_recall_curve, roc_curve
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 
 def ax_or_new(ax: plt.Axes | None, size: tuple[float, float] = (5, 4)) -> plt.Axes:
@@ -15,9 +20,13 @@ def ax_or_new(ax: plt.Axes | None, size: tuple[float, float] = (5, 4)) -> plt.Ax
     return ax
 
 
+# each line its own dash, so that a line lying on another stays visible
+_STYLES = ("-", "--", "-.", (0, (1, 1)), (0, (5, 1, 1, 1)))
+
+
 def _curves(ax, curves: dict[str, tuple], xlabel: str, ylabel: str, title: str) -> plt.Axes:
-    for name, (x, y) in curves.items():
-        ax.plot(x, y, label=name)
+    for i, (name, (x, y)) in enumerate(curves.items()):
+        ax.plot(x, y, label=name, linestyle=_STYLES[i % len(_STYLES)])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -29,7 +38,9 @@ def roc(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
     """ROC curves of several scorers on the same labels."""
     ax = ax_or_new(ax)
     ax.plot([0, 1], [0, 1], linestyle=":", color="gray")
-    curves = {name: roc_curve(y, s)[:2] for name, s in scores.items()}
+    curves = {
+        f"{name} (AUC {roc_auc_score(y, s):.3f})": roc_curve(y, s)[:2] for name, s in scores.items()
+    }
     return _curves(ax, curves, "false positive rate", "true positive rate", "ROC")
 
 
@@ -40,7 +51,7 @@ def precision_recall(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
     curves = {}
     for name, s in scores.items():
         prec, rec, _ = precision_recall_curve(y, s)
-        curves[name] = (rec, prec)
+        curves[f"{name} (AP {average_precision_score(y, s):.3f})"] = (rec, prec)
     return _curves(ax, curves, "recall", "precision", "Precision-recall")
 
 
@@ -79,7 +90,7 @@ def profit(curve: pd.DataFrame, cut: dict[str, float], ax=None) -> plt.Axes:
         )
     ax.axvline(cut["contacted"], linestyle="--", color="gray")
     ax.set_xlabel("customers contacted")
-    ax.set_ylabel("profit")
+    ax.set_ylabel("profit (units of task.saved_value and contact_cost)")
     ax.set_title(f"Retention campaign: best cut {int(cut['contacted']):,} customers")
     ax.legend(fontsize=8)
     return ax
