@@ -38,7 +38,6 @@ from rich.console import Console
 from rich.table import Table
 
 from socialcrm import runner
-from socialcrm.runner import objective_value  # noqa: F401  (part of this module's API)
 from socialcrm.tasks.base import TaskResult
 
 SPEC_KEYS = {

@@ -15,12 +15,12 @@ from omegaconf import OmegaConf
 from socialcrm.config import compose
 from socialcrm.data import load
 from socialcrm.data.generate import run_generate
+from socialcrm.runner import objective_value
 from socialcrm.tracking import experiment_name
 from socialcrm.tuning import (
     apply_overrides,
     check_paths,
     flatten_space,
-    objective_value,
     run_study,
     space_for,
     suggest,
