@@ -73,6 +73,17 @@ def registered_name(cfg: DictConfig, task: Task) -> str:
     return str(cfg.train.registered_model or f"socialcrm-{task.name}")
 
 
+def should_register(cfg: DictConfig) -> bool:
+    """``train.register``: true, false, or ``auto`` (register unless the run is on a
+    development preset, ``tracking.dev``)."""
+    value = cfg.train.register
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() == "auto":
+        return not bool(cfg.tracking.get("dev", False))
+    raise ValueError(f"train.register must be true, false or auto, not {value!r}")
+
+
 @dataclass
 class Prepared:
     """What every fit of one config shares: the table, the task and its context.
@@ -138,19 +149,21 @@ def task_context(
 def registered_values(
     tracking, model_uri: str, frame: pd.DataFrame, expect: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
-    """Score the test rows (all rows without a split) with ``models:/<model_uri>``.
+    """Score the test rows (all rows without a split) with a logged model.
 
     Parameters
     ----------
     tracking
         The ``tracking`` config node.
     model_uri
-        ``name@alias``.
+        ``name@alias`` (a registered model) or the URI a run logged its model at
+        (``models:/m-...`` or ``runs:/<run_id>/model``, registered or not).
     frame
         The feature table.
     expect
-        Model-version tags the model must carry (``data``, ``features``: what it was
-        trained on), so that a model of another data set never values these rows.
+        Tags the model must carry (``data``, ``features``: what it was trained on; the
+        version's tags for a registered model, the run's otherwise), so that a model
+        of another data set never values these rows.
 
     Returns
     -------
@@ -160,7 +173,7 @@ def registered_values(
     Raises
     ------
     LookupError
-        If the model is not registered, was trained on other data or features, or
+        If the model is not there, was trained on other data or features, or
         cannot score this feature table.
     """
     import mlflow
@@ -169,30 +182,44 @@ def registered_values(
     from socialcrm.tracking import configure
 
     configure(tracking)
-    name, _, alias = model_uri.partition("@")
-    try:
-        mv = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
-    except MlflowException:
-        raise LookupError(f"no registered model {model_uri}") from None
-    differs = {k: mv.tags.get(k) for k, v in (expect or {}).items() if mv.tags.get(k) != str(v)}
+    client = mlflow.MlflowClient()
+    if model_uri.startswith(("models:/m-", "runs:/")):
+        try:
+            if model_uri.startswith("runs:/"):
+                run_id = model_uri.removeprefix("runs:/").split("/", 1)[0]
+            else:
+                run_id = mlflow.get_logged_model(model_uri.removeprefix("models:/")).source_run_id
+            tags = client.get_run(run_id).data.tags
+        except MlflowException:
+            raise LookupError(f"no logged model {model_uri}") from None
+        load_uri, label, version = model_uri, model_uri, f"run {run_id}"
+    else:
+        name, _, alias = model_uri.partition("@")
+        try:
+            mv = client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            raise LookupError(f"no registered model {model_uri}") from None
+        tags = mv.tags
+        load_uri, label, version = f"models:/{model_uri}", f"{model_uri} (v{mv.version})", (
+            f"{name}/{mv.version}"
+        )
+    differs = {k: tags.get(k) for k, v in (expect or {}).items() if tags.get(k) != str(v)}
     if differs:
         found = ", ".join(f"{k}={v}" for k, v in differs.items())
         wanted = ", ".join(f"{k}={expect[k]}" for k in differs)
-        raise LookupError(f"{model_uri} (v{mv.version}) was trained on {found}, not {wanted}")
+        raise LookupError(f"{label} was trained on {found}, not {wanted}")
     rows = frame[frame["split"] == "test"] if "split" in frame.columns else frame
     try:
-        model = mlflow.pyfunc.load_model(f"models:/{model_uri}")
+        model = mlflow.pyfunc.load_model(load_uri)
         # only the model's inputs: MLflow warns about every other column (ids, labels)
         schema = model.metadata.get_input_schema()
         inputs = [c for c in schema.input_names() if c in rows.columns] if schema else list(rows)
         scores = model.predict(rows[inputs], params={"top_reasons": 0})
-    except (MlflowException, ValueError, KeyError) as err:
-        raise LookupError(
-            f"{model_uri} (v{mv.version}) cannot score this feature table: {err}"
-        ) from err
+    except (MlflowException, OSError, ValueError, KeyError) as err:
+        raise LookupError(f"{label} cannot score this feature table: {err}") from err
     keys = [c for c in ("customer_id", "cutoff") if c in rows.columns]
     out = rows[keys].reset_index(drop=True).assign(value=scores.iloc[:, 0].to_numpy(float))
-    out.attrs["model_version"] = f"{name}/{mv.version}"
+    out.attrs["model_version"] = version
     return out
 
 
@@ -374,14 +401,18 @@ def log_run(
     )
 
 
-def register(prepared: Prepared, result: TaskResult, name: str | None, alias: str) -> str | None:
+def register(
+    prepared: Prepared, result: TaskResult, name: str | None, alias: str
+) -> tuple[str | None, str]:
     """Log the deployable model to the active run; register it as ``name`` (None: log
     only) with ``alias`` and tag the version with the data and features it learnt from.
 
     Returns
     -------
-    str or None
+    version : str or None
         The registered version.
+    model_uri : str
+        Where the logged model loads from (``models:/m-...``), registered or not.
     """
     import mlflow
 
@@ -396,15 +427,16 @@ def register(prepared: Prepared, result: TaskResult, name: str | None, alias: st
         name,
         top_reasons=int(cfg.task.get("top_reasons", 3)),
     )
+    mlflow.set_tag("model_uri", info.model_uri)
     if name is None:
-        return None
+        return None, info.model_uri
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
     for key, value in {"data": cfg.data.name, "features": cfg.features.name}.items():
         client.set_model_version_tag(name, version, key, str(value))
     set_alias(name, alias, version)
     mlflow.set_tag("registered_model", f"{name}/{version}@{alias}")
-    return version
+    return version, info.model_uri
 
 
 def write_dvc_outputs(result: TaskResult, task: Task, out_dir: Path) -> None:
@@ -440,6 +472,7 @@ class TrainOutcome:
     registered: str | None
     version: str | None
     objective: float
+    model_uri: str = ""  # models:/m-...: every run logs its model, registered or not
     headline: list[tuple[str, str, str]] = field(default_factory=list)
 
 
@@ -477,7 +510,10 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
         cfg.tracking, task.name, run_name=run_name(cfg, task), tags=tags, description=task.question
     ) as active:
         log_run(prepared, result, fit_seconds)
-        version = register(prepared, result, name, cfg.train.alias) if cfg.train.register else None
+        # every run logs its model; only registered ones move an alias
+        version, model_uri = register(
+            prepared, result, name if should_register(cfg) else None, cfg.train.alias
+        )
         run_id = active.info.run_id
     write_dvc_outputs(result, task, Path(cfg.train.outputs_dir))
     outcome = TrainOutcome(
@@ -489,6 +525,7 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
         version=version,
         objective=objective_value(result.metrics, task.metric),
         headline=headline(task, result),
+        model_uri=model_uri,
     )
     if console is not None:
         print_summary(cfg, task, outcome, console)

@@ -378,7 +378,7 @@ def tune(cfg: DictConfig, console: Console | None = None) -> TuneOutcome:
         values = [t.value if t.value is not None else math.nan for t in study.trials]
         tlog.log_figures({"optimization_history": history_figure(values, metric_key)}, "tune")
         mlflow.set_tag("best_trial_run_id", best.user_attrs["run_id"])
-        version = runner.register(
+        version, _ = runner.register(
             prepared, result, registered if cfg.tune.register else None, str(cfg.tune.alias)
         )
         mlflow.log_metric("tune_seconds", time.perf_counter() - t_start)

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.xdist_group("train")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("train_root")
-    cfg = compose(["experiment=quick", f"paths.root_dir={root}"])
+    # the small preset is a dev preset: registration is asked for explicitly
+    cfg = compose(["experiment=quick", f"paths.root_dir={root}", "train.register=true"])
     run_generate(cfg)
     load.ingest(load.DataSource.from_config(cfg.data))
     outcome = train(cfg)

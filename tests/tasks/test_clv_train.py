@@ -27,7 +27,7 @@ pytestmark = pytest.mark.xdist_group("train")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("clv_root")
-    cfg = compose(["experiment=quick", "task=clv", f"paths.root_dir={root}"])
+    cfg = compose(["experiment=quick", "task=clv", f"paths.root_dir={root}", "train.register=true"])
     run_generate(cfg)
     load.ingest(load.DataSource.from_config(cfg.data))
     outcome = train(cfg)
@@ -170,7 +170,7 @@ def test_a_clv_model_of_another_feature_set_never_values_the_campaign(trained):
     feature set; otherwise it falls back to task.saved_value and the run says why."""
     cfg, _, root = trained
     common = ["experiment=quick", f"paths.root_dir={root}", "task.explain=false"]
-    other = train(compose([*common, "task=clv", "features=crm", "train.alias=crmonly"]))
+    other = train(compose([*common, "task=clv", "features=crm", "train.alias=crmonly", "train.register=true"]))
     client = mlflow.MlflowClient(cfg.tracking.tracking_uri)
     tags = client.get_model_version("socialcrm-clv", other.version).tags
     assert tags["features"] == "crm" and tags["data"] == "synthetic_small"
@@ -180,6 +180,26 @@ def test_a_clv_model_of_another_feature_set_never_values_the_campaign(trained):
     assert churn.result.info["saved_value_source"] == "constant"
     note = client.get_run(churn.run_id).data.tags["context.customer_value"]
     assert note.startswith("none:") and "features=crm, not features=all" in note
+
+
+def test_an_unregistered_clv_run_values_the_campaign_by_its_logged_model(trained):
+    """A dev-preset run registers nothing but still logs its model; the churn campaign
+    can take it by URI (what the notebooks do, leaving the registry untouched)."""
+    cfg, _, root = trained
+    common = ["experiment=quick", f"paths.root_dir={root}", "task.explain=false"]
+    client = mlflow.MlflowClient(cfg.tracking.tracking_uri)
+    before = len(client.search_model_versions("name='socialcrm-clv'"))
+    clv = train(compose([*common, "task=clv"]))
+    assert clv.version is None and clv.model_uri.startswith("models:/m-")
+    assert len(client.search_model_versions("name='socialcrm-clv'")) == before
+    churn = train(compose([*common, f"task.value_model={clv.model_uri}"]))
+    assert churn.result.info["saved_value_source"] == "clv"
+    assert churn.result.metrics["campaign_mean_saved_value"] == pytest.approx(
+        clv.result.scored.prediction.mean(), rel=1e-6
+    )
+    run = client.get_run(churn.run_id)
+    assert run.data.tags["context.customer_value"] == f"run {clv.run_id}"
+    assert client.get_experiment(run.info.experiment_id).name == "socialcrm-churn-dev"
 
 
 def test_clv_cross_validates_one_table_without_time(trained):

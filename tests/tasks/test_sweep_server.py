@@ -102,6 +102,7 @@ def test_multirun_sweep_logs_one_run_per_job_to_a_tracking_server(server, tmp_pa
         *overrides,
         "task.explain=false",
         "model=logreg,recency_rule",
+        "train.register=true",
         "tracking=server",
         f"tracking.tracking_uri={url}",
     ]
@@ -111,8 +112,9 @@ def test_multirun_sweep_logs_one_run_per_job_to_a_tracking_server(server, tmp_pa
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     client = MlflowClient(tracking_uri=url)
-    exp = client.get_experiment_by_name("socialcrm-churn")
-    assert exp is not None, "no socialcrm-churn experiment on the server"
+    # the small preset is a development preset: its runs go to the -dev experiment
+    exp = client.get_experiment_by_name("socialcrm-churn-dev")
+    assert exp is not None, "no socialcrm-churn-dev experiment on the server"
     runs = client.search_runs([exp.experiment_id])
     assert sorted(r.data.tags["model"] for r in runs) == ["logreg", "recency_rule"]
     assert all(r.info.status == "FINISHED" for r in runs)

@@ -117,7 +117,7 @@ def test_the_toy_task_keeps_the_protocol():
 
 
 def test_it_trains_logs_and_registers_through_the_run_edge(root):
-    cfg = compose(overrides(root))
+    cfg = compose(overrides(root, "train.register=true"))
     outcome = train(cfg)
     assert outcome.task == "purchases" and outcome.version == "1"
     assert 0.3 < outcome.result.metrics["spearman"] <= 1.0
@@ -150,7 +150,15 @@ def test_it_tunes_with_two_trials_and_registers(root):
     assert outcome.registered == "socialcrm-purchases" and outcome.version is not None
 
 
-def test_the_cli_trains_it(root):
-    result = CliRunner().invoke(app, ["train", *overrides(root, "train.register=false")])
+def test_the_cli_trains_it_on_the_dev_preset_into_the_dev_experiment_unregistered(root):
+    cfg = compose(overrides(root))
+    client = mlflow.MlflowClient(cfg.tracking.tracking_uri)
+    before = len(client.search_model_versions("name='socialcrm-purchases'"))
+    result = CliRunner().invoke(app, ["train", *overrides(root)])
     assert result.exit_code == 0, result.output
     assert "purchases: lightgbm" in result.output and "customers scored" in result.output
+    assert "not registered" in result.output
+    # data=synthetic_small is a development preset: no new version, runs in -dev
+    assert len(client.search_model_versions("name='socialcrm-purchases'")) == before
+    dev = client.get_experiment_by_name("socialcrm-purchases-dev")
+    assert dev is not None and len(client.search_runs([dev.experiment_id])) >= 2

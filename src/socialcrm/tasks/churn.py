@@ -60,7 +60,8 @@ class ChurnTask:
         Retention campaign economics (value of a saved customer, share of
         contacted churners who stay).
     value_model
-        A registered CLV model (``socialcrm-clv@challenger``) whose prediction
+        A CLV model (``socialcrm-clv@challenger``, or a logged model's URI such
+        as ``models:/m-...``) whose prediction
         is each customer's value when saved; the training entry point scores
         it and passes the values as ``context["customer_value"]``. Customers
         without a value (or no such model) are worth ``saved_value``.

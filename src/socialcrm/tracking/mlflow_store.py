@@ -40,9 +40,11 @@ def configure(tracking: Mapping[str, Any]) -> str:
 
 
 def experiment_name(tracking: Mapping[str, Any], name: str) -> str:
-    """``<prefix>-<name>``: one MLflow experiment per task (churn, clv, insights, ...)."""
+    """``<prefix>-<name>``: one MLflow experiment per task (churn, clv, insights, ...);
+    ``<prefix>-<name>-dev`` when ``tracking.dev`` (a development preset's runs)."""
     prefix = tracking.get("experiment_prefix")
-    return f"{prefix}-{name}" if prefix else name
+    full = f"{prefix}-{name}" if prefix else name
+    return f"{full}-dev" if tracking.get("dev") else full
 
 
 def _experiment_id(tracking: Mapping[str, Any], name: str, description: str | None = None) -> str:
