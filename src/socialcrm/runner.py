@@ -200,8 +200,10 @@ def registered_values(
         except MlflowException:
             raise LookupError(f"no registered model {model_uri}") from None
         tags = mv.tags
-        load_uri, label, version = f"models:/{model_uri}", f"{model_uri} (v{mv.version})", (
-            f"{name}/{mv.version}"
+        load_uri, label, version = (
+            f"models:/{model_uri}",
+            f"{model_uri} (v{mv.version})",
+            (f"{name}/{mv.version}"),
         )
     differs = {k: tags.get(k) for k, v in (expect or {}).items() if tags.get(k) != str(v)}
     if differs:

@@ -170,7 +170,9 @@ def test_a_clv_model_of_another_feature_set_never_values_the_campaign(trained):
     feature set; otherwise it falls back to task.saved_value and the run says why."""
     cfg, _, root = trained
     common = ["experiment=quick", f"paths.root_dir={root}", "task.explain=false"]
-    other = train(compose([*common, "task=clv", "features=crm", "train.alias=crmonly", "train.register=true"]))
+    other = train(
+        compose([*common, "task=clv", "features=crm", "train.alias=crmonly", "train.register=true"])
+    )
     client = mlflow.MlflowClient(cfg.tracking.tracking_uri)
     tags = client.get_model_version("socialcrm-clv", other.version).tags
     assert tags["features"] == "crm" and tags["data"] == "synthetic_small"
