@@ -74,7 +74,31 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
     protect_secrets(cfg)
+    return _with_overrides(cfg, list(overrides))
+
+
+# Where a config came from (the command line's overrides) travels with the config object
+# as an OmegaConf flag: not a config key, so it changes no hash and no params file.
+_OVERRIDES_FLAG = "socialcrm_overrides"
+
+
+def _with_overrides(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
+    cfg._metadata.flags[_OVERRIDES_FLAG] = list(overrides)
     return cfg
+
+
+def overrides_of(cfg: DictConfig) -> list[str]:
+    """The overrides ``cfg`` was composed with: Hydra's task overrides inside a
+    ``@hydra.main`` job, otherwise those given to :func:`compose`, :func:`load_params`
+    and :func:`with_task` (empty if unknown)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    known = cfg._metadata.flags.get(_OVERRIDES_FLAG)
+    if known is not None:
+        return list(known)
+    if HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    return []
 
 
 def protect_secrets(cfg: DictConfig) -> None:
@@ -135,7 +159,7 @@ def load_params(path: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
     if overrides:
         cfg = _apply_dotlist(cfg, overrides, path)
     protect_secrets(cfg)
-    return cfg
+    return _with_overrides(cfg, [f"--params {path.name}", *overrides])
 
 
 def _literal_secrets(cfg: DictConfig) -> list[str]:
@@ -196,7 +220,7 @@ def with_task(cfg: DictConfig, name: str) -> DictConfig:
         raise ValueError(f"no task config {path.name} in {path.parent}; choose from {options}")
     out = cfg.copy()
     out.task = OmegaConf.load(path)
-    return out
+    return _with_overrides(out, [*overrides_of(cfg), f"task={name}"])
 
 
 class RedactedHydraOutput(Callback):

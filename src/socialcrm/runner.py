@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,8 +303,9 @@ def backtest(
 # -- render -------------------------------------------------------------------------
 
 
-def render(task: Task, result: TaskResult) -> None:
-    """Draw the result's plots and, if the task explains, add SHAP tables and plots.
+def render(task: Task, result: TaskResult, manifest: Sequence[Mapping] = ()) -> None:
+    """Draw the result's plots and, if the task explains, add SHAP tables and plots
+    (by feature group too, from the feature ``manifest``).
 
     The only place figures are drawn and SHAP is computed: a fit makes numbers and
     tables; what a published run shows is rendered here, once.
@@ -322,6 +323,7 @@ def render(task: Task, result: TaskResult) -> None:
             task.salt,
             task.top_reasons,
             task.explain_max_rows,
+            groups={m["name"]: m["group"] for m in manifest if "group" in m},
         )
         result.tables |= tables
         result.figures |= figures
@@ -331,12 +333,17 @@ def render(task: Task, result: TaskResult) -> None:
 
 
 def run_tags(cfg: DictConfig, task: Task) -> dict[str, str]:
-    """What a run is, as tags (the runs table's columns)."""
+    """What a run is, as tags (the runs table's columns), and the overrides it was
+    composed with (``hydra.overrides``)."""
+    from socialcrm.config import overrides_of
+    from socialcrm.redact import scrub_known
+
     return {
         "task": task.name,
         "model": str(cfg.model.name),
         "features": str(cfg.features.name),
         "data": str(cfg.data.name),
+        "hydra.overrides": scrub_known(" ".join(overrides_of(cfg)))[:5000] or "(none)",
     }
 
 
@@ -504,7 +511,7 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
     prepared = prepare(cfg, console)
     task = prepared.task
     result, _ = fit(prepared)
-    render(task, result)
+    render(task, result, prepared.manifest)
     fit_seconds = time.perf_counter() - t0
     name = registered_name(cfg, task)
     tags = {**tlog.git_info(), **run_tags(cfg, task)}

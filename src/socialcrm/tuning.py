@@ -360,7 +360,7 @@ def tune(cfg: DictConfig, console: Console | None = None) -> TuneOutcome:
         best = study.best_trial
         best_model = apply_overrides(base_model, best.params)
         result, fit_seconds = runner.fit(prepared, best_model)
-        runner.render(task, result)
+        runner.render(task, result, prepared.manifest)
         best_cfg = copy.deepcopy(cfg)
         with open_dict(best_cfg):
             best_cfg.model = best_model

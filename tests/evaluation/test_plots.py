@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from socialcrm.evaluation import plots
 from socialcrm.evaluation.plots import ax_or_new, roc
 from socialcrm.reports.plots import platform_shares
 
@@ -40,3 +41,19 @@ def test_roc_and_pr_legends_carry_the_area_against_an_independent_formula():
     lines = roc(y, {"a": s, "b": 1 - s}).get_lines()[1:]
     assert lines[0].get_linestyle() != lines[1].get_linestyle()  # a line on a line shows
     plt.close("all")
+
+
+def test_each_model_is_set_against_the_actuals_of_its_own_deciles():
+    from socialcrm.evaluation.value import decile_table
+
+    rng = np.random.default_rng(0)
+    y = rng.gamma(1.0, 100.0, 1000)
+    good, reversed_ = y + rng.normal(0, 5, 1000), -y
+    tables = {"good": decile_table(y, good), "reversed": decile_table(y, reversed_)}
+    ax = plots.deciles(tables)
+    marks = [c.get_offsets()[:, 1] for c in ax.collections]
+    assert len(marks) == 2
+    # the reversed model's top decile holds the customers who spent least
+    np.testing.assert_allclose(marks[0], tables["good"].mean_actual)
+    np.testing.assert_allclose(marks[1], tables["reversed"].mean_actual)
+    assert marks[1][0] < marks[1][-1] and marks[0][0] > marks[0][-1]

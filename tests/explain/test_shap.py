@@ -141,3 +141,25 @@ def test_empty_reasons_have_the_reason_columns_as_text():
     assert list(empty.columns) == ["raising_1", "raising_2", "lowering_1", "lowering_2"]
     assert empty.empty
     assert all(pd.api.types.is_string_dtype(t) for t in empty.dtypes)
+
+
+def test_group_importance_sums_each_groups_contributions():
+    """By-group SHAP against hand-computed sums: per-feature mean |phi| summed per group,
+    and the mean |sum of phi| of the group per row (which lets opposite contributions
+    within a group cancel)."""
+    from socialcrm.explain.shap_values import Explanation, group_bar, group_importance
+
+    values = pd.DataFrame(
+        {"a": [1.0, -1.0, 2.0], "b": [-1.0, 1.0, 0.0], "c": [0.5, 0.5, -0.5], "d": [3, 0, 0]}
+    )
+    expl = Explanation(values=values, base_value=0.0, data=values, margin=values.sum(axis=1))
+    table = group_importance(expl, {"a": "crm", "b": "crm", "c": "social"}).set_index("group")
+    # crm: mean|a| = 4/3, mean|b| = 2/3 -> 2; per-row sums 0, 0, 2 -> mean |.| = 2/3
+    assert table.loc["crm", "summed_abs_contribution"] == pytest.approx(2.0)
+    assert table.loc["crm", "mean_abs_group_contribution"] == pytest.approx(2 / 3)
+    assert table.loc["social", "summed_abs_contribution"] == pytest.approx(0.5)
+    assert table.loc["other", "n_features"] == 1  # d is in no manifest group
+    assert table["share"].sum() == pytest.approx(1.0)
+    assert list(table.index) == ["crm", "other", "social"]  # largest first
+    ax = group_bar(table.reset_index())
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["social", "other", "crm"]

@@ -49,7 +49,7 @@ def test_model_beats_the_recency_rule_and_is_graded(trained):
 
 
 def test_the_run_holds_config_provenance_metrics_plots_and_model(trained):
-    cfg, outcome, _ = trained
+    cfg, outcome, root = trained
     client = mlflow.MlflowClient(cfg.tracking.tracking_uri)
     run = client.get_run(outcome.run_id)
     assert run.data.params["model.name"] == "lightgbm"
@@ -59,6 +59,9 @@ def test_the_run_holds_config_provenance_metrics_plots_and_model(trained):
     assert not any(k.startswith(("data.generator", "tune.", "paths.")) for k in run.data.params)
     assert {"seed", "features.horizon_days", "data.name", "features.identity"} <= set(
         run.data.params
+    )
+    assert run.data.tags["hydra.overrides"] == (
+        f"experiment=quick paths.root_dir={root} train.register=true"
     )
     assert re.fullmatch(r"[0-9a-f]{40}|unknown", run.data.tags["mlflow.source.git.commit"])
     assert len(run.data.tags["data.features_sha256"]) == 64
@@ -78,11 +81,13 @@ def test_the_run_holds_config_provenance_metrics_plots_and_model(trained):
         "plots/roc.png",
         "plots/precision_recall.png",
         "plots/calibration.png",
-        "plots/lift.png",
+        "plots/gain.png",
         "plots/profit.png",
         "plots/shap_beeswarm.png",
         "plots/shap_bar.png",
         "tables/shap_importance.csv",
+        "tables/shap_groups.csv",
+        "plots/shap_groups.png",
         "explanations/reasons.csv",
     ):
         assert expected in names, f"{expected} missing from {sorted(names)}"

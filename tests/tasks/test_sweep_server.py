@@ -121,6 +121,8 @@ def test_multirun_sweep_logs_one_run_per_job_to_a_tracking_server(server, tmp_pa
     for r in runs:
         assert "valid_roc_auc" in r.data.metrics and "test_roc_auc" in r.data.metrics
         assert r.data.params.get("model.name") == r.data.tags["model"]
+        # the job's own overrides, from Hydra
+        assert f"model={r.data.tags['model']}" in r.data.tags["hydra.overrides"].split()
         # artifacts went through the server's proxy into its own destination
         assert r.info.artifact_uri.startswith("mlflow-artifacts:")
         assert {a.path for a in client.list_artifacts(r.info.run_id)} >= {"config.yaml"}

@@ -68,11 +68,12 @@ def calibration(table: pd.DataFrame, ax=None) -> plt.Axes:
 
 
 def lift(curves: dict[str, pd.DataFrame], ax=None) -> plt.Axes:
-    """Cumulative capture by share contacted."""
+    """The gain chart: cumulative share of churners captured by share contacted (the
+    lift at k is its slope from the origin), from :func:`lift_curve` tables."""
     ax = ax_or_new(ax)
-    for name, c in curves.items():
-        ax.plot(c.share_contacted, c.capture, label=name)
-    ax.plot([0, 1], [0, 1], linestyle=":", color="gray")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="gray", label="random")
+    for i, (name, c) in enumerate(curves.items()):
+        ax.plot(c.share_contacted, c.capture, label=name, linestyle=_STYLES[i % len(_STYLES)])
     ax.set_xlabel("share of customers contacted (highest risk first)")
     ax.set_ylabel("share of churners captured")
     ax.set_title("Gain (cumulative capture)")
@@ -97,23 +98,32 @@ def profit(curve: pd.DataFrame, cut: dict[str, float], ax=None) -> plt.Axes:
 
 
 def deciles(tables: dict[str, pd.DataFrame], ax=None) -> plt.Axes:
-    """Mean predicted vs mean actual value per predicted decile (1 = highest), per model.
+    """Per model, mean predicted value per decile of its own prediction (bars) against
+    the mean actual value of the same customers (black marks), 1 = highest.
 
-    ``tables`` maps a model name to :func:`socialcrm.evaluation.value.decile_table`.
+    ``tables`` maps a model name to :func:`socialcrm.evaluation.value.decile_table`;
+    each model is judged on its own deciles, so a bar reaching its mark is calibrated.
     """
-    ax = ax_or_new(ax, (6, 4))
+    ax = ax_or_new(ax, (7, 4))
     names = list(tables)
-    width = 0.8 / (len(names) + 1)
-    first = tables[names[0]]
-    x = first["decile"].to_numpy(dtype=float)
-    ax.bar(x - 0.4 + width / 2, first["mean_actual"], width, label="actual", color="0.6")
-    for i, name in enumerate(names, start=1):
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
         t = tables[name]
-        ax.bar(x - 0.4 + width * (i + 0.5), t["mean_predicted"], width, label=f"{name} predicted")
-    ax.set_xticks(x)
-    ax.set_xlabel("predicted decile (1 = highest value)")
+        x = t["decile"].to_numpy(dtype=float) - 0.4 + width * (i + 0.5)
+        ax.bar(x, t["mean_predicted"], width, label=f"{name}: predicted")
+        ax.scatter(
+            x,
+            t["mean_actual"],
+            marker="_",
+            s=200 * width,
+            color="black",
+            zorder=3,
+            label="actual (same customers)" if i == 0 else None,
+        )
+    ax.set_xticks(np.arange(1, 11))
+    ax.set_xlabel("decile of each model's own prediction (1 = highest value)")
     ax.set_ylabel("mean value per customer")
-    ax.set_title("Decile calibration (actual bars are the first model's deciles)")
+    ax.set_title("Decile calibration: predicted (bars) vs actual (marks)")
     ax.legend(fontsize=8)
     return ax
 

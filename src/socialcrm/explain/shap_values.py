@@ -15,6 +15,7 @@ is made of quantile rows, not of customers' rows.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -283,6 +284,53 @@ def global_importance(expl: Explanation, top: int | None = 20) -> pd.DataFrame:
         "mean_abs_contribution", ascending=False, ignore_index=True
     )
     return table.head(top) if top else table
+
+
+def group_importance(expl: Explanation, groups: Mapping[str, str]) -> pd.DataFrame:
+    """Contribution per feature group (crm, social, graph, ...), largest first.
+
+    ``summed_abs_contribution`` is the sum over the group's features of their mean
+    absolute contribution (what the group's bars in the SHAP bar chart add up to);
+    ``mean_abs_group_contribution`` the mean absolute value of the group's summed
+    contribution per row (contributions of one group that cancel do not count
+    twice); ``share`` the group's part of all ``summed_abs_contribution``.
+
+    Parameters
+    ----------
+    groups
+        Feature name -> group (the feature manifest); features it does not name
+        are in ``other``.
+    """
+    names = list(expl.values.columns)
+    of = pd.Series([groups.get(c, "other") for c in names], index=names)
+    abs_mean = expl.values.abs().mean()
+    by_row = expl.values.T.groupby(of).sum().T
+    table = pd.DataFrame(
+        {
+            "summed_abs_contribution": abs_mean.groupby(of).sum(),
+            "mean_abs_group_contribution": by_row.abs().mean(),
+            "n_features": of.value_counts(),
+        }
+    ).rename_axis("group")
+    table["share"] = table.summed_abs_contribution / table.summed_abs_contribution.sum()
+    return table.sort_values("summed_abs_contribution", ascending=False).reset_index()
+
+
+def group_bar(table: pd.DataFrame, ax=None):
+    """Horizontal bars of :func:`group_importance`: does each data source matter?"""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.5 * len(table) + 1.5))
+    t = table.iloc[::-1]
+    ax.barh(t["group"], t["summed_abs_contribution"], color="#1f77b4")
+    for y, row in enumerate(t.itertuples()):
+        label = f" {row.share:.0%} ({row.n_features} features)"
+        ax.text(row.summed_abs_contribution, y, label, va="center", fontsize=8)
+    ax.set_xlim(0, table.summed_abs_contribution.max() * 1.3)
+    ax.set_xlabel("sum of the group's mean |SHAP value| (model output scale)")
+    ax.set_title("Contribution by feature group")
+    return ax
 
 
 def to_shap_explanation(expl: Explanation, max_rows: int = 5000, seed: int = 0):

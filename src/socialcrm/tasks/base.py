@@ -30,6 +30,8 @@ from socialcrm.evaluation.metrics import best_threshold
 from socialcrm.explain.shap_values import (
     explain,
     global_importance,
+    group_bar,
+    group_importance,
     reason_codes,
     synthetic_background,
     to_shap_explanation,
@@ -206,8 +208,14 @@ def explanation_outputs(
     salt: str,
     top_reasons: int,
     max_rows: int,
+    groups: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, plt.Figure]]:
     """SHAP for the rows a task reports on: global factors, reason codes, plots.
+
+    Parameters
+    ----------
+    groups
+        Feature name -> feature group (the manifest); adds the by-group table and bar.
 
     Returns
     -------
@@ -215,7 +223,7 @@ def explanation_outputs(
         ``shap_importance`` (the most influential factors with their direction)
         and ``reasons`` (per customer, with a hashed identifier and the score
         ``score_name``); ``shap_beeswarm`` and ``shap_bar`` (at most ``max_rows``
-        rows drawn).
+        rows drawn); with ``groups``, ``shap_groups`` (table and bar).
     """
     import shap
 
@@ -240,4 +248,10 @@ def explanation_outputs(
         plot(sx, max_display=15, ax=ax, show=False, **extra)
         fig.tight_layout()
         figures[name] = fig
+    if groups:
+        tables["shap_groups"] = group_importance(expl, groups)
+        fig, ax = plt.subplots(figsize=(7, 0.5 * len(tables["shap_groups"]) + 1.5))
+        group_bar(tables["shap_groups"], ax)
+        fig.tight_layout()
+        figures["shap_groups"] = fig
     return tables, figures

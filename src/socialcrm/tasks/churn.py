@@ -272,7 +272,7 @@ class ChurnTask:
             "roc": lambda ax: eval_plots.roc(y, scores, ax),
             "precision_recall": lambda ax: eval_plots.precision_recall(y, scores, ax),
             "calibration": lambda ax: eval_plots.calibration(tables["calibration"], ax),
-            "lift": lambda ax: eval_plots.lift(
+            "gain": lambda ax: eval_plots.lift(
                 {"model": tables["lift"]}
                 | ({"recency rule": tables["lift_baseline"]} if rule is not None else {}),
                 ax,
