@@ -18,7 +18,7 @@ export PYTENSOR_FLAGS := compiledir=$(abspath .cache/pytensor)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help env run test lint format repro params ui server bench clean
+.PHONY: help env run test lint format repro params ui lab server bench clean
 
 help:
 	@echo "make run    - the main job: generate, validate, ingest, features, insight report, CLV and churn models"
@@ -27,6 +27,7 @@ help:
 	@echo "make repro  - reproduce the DVC pipeline (dvc.yaml) as an experiment: dvc exp run"
 	@echo "make params - recompose params.yaml from conf/ (what dvc exp run does first)"
 	@echo "make ui     - open the MLflow UI on the repo's tracking store"
+	@echo "make lab    - JupyterLab on notebooks/ (see the README's Notebooks section)"
 	@echo "make server - an MLflow tracking server on that store (runs log to it with tracking=server)"
 	@echo "make bench  - the main-job, generator and feature benchmarks"
 
@@ -63,6 +64,9 @@ ui: env  ## the MLflow UI on the repo's tracking store (http://127.0.0.1:5000)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath mlruns)/mlflow.db \
 		--default-artifact-root $(abspath mlruns)/artifacts --host 127.0.0.1 --port 5000 \
 		--workers 1
+
+lab: env  ## JupyterLab on notebooks/ (a throwaway layer over .venv: JupyterLab is not in the lock)
+	$(UV) run --frozen --with jupyterlab jupyter lab notebooks/
 
 server: env  ## an MLflow tracking server (http://127.0.0.1:5000) that stores and serves artifacts
 	$(VENV)/bin/mlflow server --backend-store-uri sqlite:///$(abspath mlruns)/mlflow.db \

@@ -1,10 +1,12 @@
-"""Every notebook runs top to bottom on the small preset, and is committed without outputs."""
+"""Every notebook runs top to bottom on the small preset, quietly (nothing on stderr), and is
+committed without outputs; the model notebooks register nothing and log to their own experiments."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import mlflow
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -42,8 +44,19 @@ def test_notebook_runs(path: Path, tmp_path, monkeypatch):
     ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    # warnings, progress bars and MLflow's log lines are silenced inside the notebook
+    stderr = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, f"{path.name} writes to stderr: {''.join(stderr)[:2000]}"
     if path.name.startswith(("3.", "4.")):  # the model stories show their figures
         images = [o for o in outputs if "image/png" in o.get("data", {})]
         assert images, f"{path.name} shows no figure"
+        # they train into their own experiments and register nothing (conf/tracking/local.yaml)
+        client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+        assert client.search_registered_models() == []
+        experiments = {e.experiment_id: e.name for e in client.search_experiments()}
+        runs = client.search_runs(list(experiments))
+        assert runs, f"{path.name} logged no run"
+        names = {experiments[r.info.experiment_id] for r in runs}
+        assert all(n.startswith("socialcrm-notebooks") for n in names), names
     # the notebook made its own data in the temporary folder, not in the repo
     assert (tmp_path / "data" / "interim" / "synthetic_small" / "_manifest.json").is_file()
