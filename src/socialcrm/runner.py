@@ -121,16 +121,19 @@ def task_context(
     cfg: DictConfig, task: Task, frame: pd.DataFrame, console: Console | None = None
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """Extra inputs a task asks for: the event tables it names in ``context_tables``
-    (read from the ingested data set when present) and, for each of its
+    (read from the ingested data set, else the raw folder, when present) and, for each of its
     ``context_models``, the values that registered model predicts for the rows
     (``customer_id, cutoff, value``), if it was trained on the same data set and
     feature set. Returns the context and a note (tag) per context model."""
     context: dict[str, pd.DataFrame] = {}
     notes: dict[str, str] = {}
-    interim = cfg.data.get("interim_dir")
+    # ingested tables first; a synthetic world's truth (``truth/...``, for oracles and
+    # true policy values, never a feature) is only in its raw folder
+    folders = [Path(d) for d in (cfg.data.get("interim_dir"), cfg.data.get("raw_dir")) if d]
     for name in task.context_tables:
-        if interim and (Path(interim) / f"{name}.parquet").is_file():
-            context[name] = pd.read_parquet(Path(interim) / f"{name}.parquet")
+        found = [d / f"{name}.parquet" for d in folders if (d / f"{name}.parquet").is_file()]
+        if found:
+            context[name] = pd.read_parquet(found[0])
     for name, uri in task.context_models.items():
         try:
             values = registered_values(
@@ -310,12 +313,11 @@ def render(task: Task, result: TaskResult, manifest: Sequence[Mapping] = ()) -> 
     The only place figures are drawn and SHAP is computed: a fit makes numbers and
     tables; what a published run shows is rendered here, once.
     """
-    from socialcrm.explain.shap_values import explainable
     from socialcrm.tasks.base import draw_figures, explanation_outputs
 
     result.figures |= draw_figures(result.drawings, size=result.figure_size)
     rows = result.explain_rows
-    if task.explain and rows is not None and len(rows) and explainable(result.model.pipeline):
+    if task.explain and rows is not None and len(rows) and result.model.explainable:
         tables, figures = explanation_outputs(
             result.model,
             rows,

@@ -23,8 +23,16 @@ from socialcrm.config import COMPOSED_KEYS, load_params
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-STAGES = ("generate", "validate_ingest", "features", "train_clv", "train_churn", "report")
-TRAINING = {"train_clv", "train_churn"}
+STAGES = (
+    "generate",
+    "validate_ingest",
+    "features",
+    "train_clv",
+    "train_churn",
+    "train_nbo",
+    "report",
+)
+TRAINING = {"train_clv", "train_churn", "train_nbo"}
 # The quick preset (data=synthetic_small, cutoffs every 3 months) without SHAP.
 QUICK = ["-S", "experiment=quick", "-S", "task.explain=false"]
 # What `make params` runs: DVC's own composition, in a process without socialcrm.
@@ -144,6 +152,7 @@ def test_dvc_pipeline_runs_once_then_only_what_changed(tmp_path):
         "reports/insights/synthetic_small/report.md",
         *(f"reports/train/synthetic_small/churn/{f}" for f in ("metrics.json", "lift.csv")),
         *(f"reports/train/synthetic_small/clv/{f}" for f in ("metrics.json", "deciles.csv")),
+        *(f"reports/train/synthetic_small/nbo/{f}" for f in ("metrics.json", "policy_dr.csv")),
         "mlruns/mlflow.db",
     ):
         assert (repo / out).exists(), out
@@ -154,6 +163,8 @@ def test_dvc_pipeline_runs_once_then_only_what_changed(tmp_path):
     clv = next(iter(metrics.values()))["data"]["reports/train/synthetic_small/clv/metrics.json"]
     assert 0.5 < clv["data"]["model"]["normalized_gini"] <= 1.0
     assert "normalized_gini" in clv["data"]["btyd"]
+    nbo = next(iter(metrics.values()))["data"]["reports/train/synthetic_small/nbo/metrics.json"]
+    assert nbo["data"]["model"]["policy_value"] > nbo["data"]["random"]["policy_value"]
     plots = json.loads(_run([dvc, "plots", "show", "--json"], repo, env))
     assert not plots.get("errors"), plots.get("errors")
     for task, name in (
@@ -162,6 +173,8 @@ def test_dvc_pipeline_runs_once_then_only_what_changed(tmp_path):
         ("churn", "profit"),
         ("clv", "deciles"),
         ("clv", "gain"),
+        ("nbo", "policy_dr"),
+        ("nbo", "offer_mix"),
     ):
         shown_plots = plots["data"][f"reports/train/synthetic_small/{task}/{name}.csv"]
         assert shown_plots and all(p["content"]["data"]["values"] for p in shown_plots), name

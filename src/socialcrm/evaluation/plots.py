@@ -142,3 +142,42 @@ def gain(y, scores: dict[str, np.ndarray], ax=None) -> plt.Axes:
     return _curves(
         ax, curves, "share of customers (highest predicted first)", "share of actual value", "Gain"
     )
+
+
+def policy_values(table: pd.DataFrame, estimator: str = "dr", ax=None) -> plt.Axes:
+    """Each policy's estimated value with its interval (one estimator), the logging
+    policy's on-policy value, and the true value where known (marks).
+
+    ``table`` has ``policy, estimator, value, lower, upper`` and optionally ``true_value``.
+    """
+    rows = table[(table["estimator"] == estimator) | (table["policy"] == "logging")]
+    rows = rows.sort_values("value").reset_index(drop=True)
+    ax = ax_or_new(ax, (7, 0.35 * len(rows) + 1.5))
+    y = np.arange(len(rows))
+    colors = [
+        "#d62728" if p == "learned" else "#2ca02c" if p == "logging" else "#1f77b4"
+        for p in rows["policy"]
+    ]
+    for i, r in enumerate(rows.itertuples()):
+        ax.plot([r.lower, r.upper], [i, i], color=colors[i], linewidth=1.5)
+    ax.scatter(
+        rows["value"], y, c=colors, zorder=3, label=f"estimate ({estimator}; logging: on-policy)"
+    )
+    if "true_value" in rows and rows["true_value"].notna().any():
+        ax.scatter(rows["true_value"], y, marker="x", color="black", zorder=4, label="true value")
+    ax.set_yticks(y)
+    ax.set_yticklabels(rows["policy"], fontsize=8)
+    ax.set_xlabel("value per contact (reward units), 95% interval")
+    ax.set_title("Policy values on the test contacts")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def offer_mix(table: pd.DataFrame, ax=None) -> plt.Axes:
+    """Share of contacts the policy gives each action (``action, share``)."""
+    ax = ax_or_new(ax, (6, 3.5))
+    ax.barh(table["action"], table["share"])
+    ax.invert_yaxis()
+    ax.set_xlabel("share of contacts")
+    ax.set_title("The learned policy's offer mix")
+    return ax

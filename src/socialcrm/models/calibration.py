@@ -236,6 +236,21 @@ class ScoringModel:
             out["decision"] = out[self.output_name] >= self.threshold
         return out
 
+    @property
+    def explainable(self) -> bool:
+        """Whether :meth:`explanation` can explain this model (SHAP supports it)."""
+        from socialcrm.explain.shap_values import explainable
+
+        return explainable(self.pipeline)
+
+    def explanation(self, X: pd.DataFrame):
+        """Per-row contributions of each input feature to the score's margin
+        (:class:`~socialcrm.explain.shap_values.Explanation`): what reason codes and
+        the SHAP plots show. ``X`` as returned by :meth:`frame`."""
+        from socialcrm.explain.shap_values import explain
+
+        return explain(self.pipeline, X, background=self.info.get("background"))
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability (classifiers) or prediction (regressors)."""
         raw = self.raw_score(X)

@@ -28,7 +28,6 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from socialcrm.data.privacy import hash_identifiers
 from socialcrm.evaluation.metrics import best_threshold
 from socialcrm.explain.shap_values import (
-    explain,
     global_importance,
     group_bar,
     group_importance,
@@ -227,13 +226,13 @@ def explanation_outputs(
     """
     import shap
 
-    expl = explain(model.pipeline, model.frame(rows), background=model.info.get("background"))
+    expl = model.explanation(model.frame(rows))
     reasons = reason_codes(expl, top_reasons)
     ids = rows["customer_id"] if "customer_id" in rows.columns else pd.Series(rows.index)
     reasons.insert(0, "customer_hash", hash_identifiers(ids.astype(str), "handle", salt))
     if "cutoff" in rows.columns:
         reasons.insert(1, "cutoff", rows["cutoff"].to_numpy())
-    reasons.insert(2, score_name, model.predict(rows))
+    reasons.insert(2, score_name, model.scores(rows)[score_name].to_numpy())
     tables = {
         "shap_importance": global_importance(expl),
         "reasons": reasons.reset_index(drop=True),

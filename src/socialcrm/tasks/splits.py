@@ -112,3 +112,30 @@ def mean_sd(per_fold: pd.DataFrame, prefix: str = "", mean_suffix: str = "") -> 
         out[f"{prefix}{c}{mean_suffix}"] = float(per_fold[c].mean())
         out[f"{prefix}{c}_sd"] = float(per_fold[c].std(ddof=1)) if len(per_fold) > 1 else 0.0
     return out
+
+
+def period_split(
+    times: pd.Series,
+    test_days: int,
+    valid_days: int,
+    gap_days: int,
+    end: pd.Timestamp | None = None,
+) -> np.ndarray:
+    """``train`` / ``gap`` / ``valid`` / ``gap`` / ``test`` by event time, latest last.
+
+    Test holds the last ``test_days`` before ``end`` (default: the latest time),
+    validation the ``valid_days`` before it; ``gap_days`` between the parts purge
+    events whose outcome window (say an offer's response window) would overlap the
+    next part.
+    """
+    t = pd.to_datetime(times)
+    end = pd.Timestamp(end) if end is not None else t.max()
+    test_from = end - pd.Timedelta(days=test_days)
+    valid_to = test_from - pd.Timedelta(days=gap_days)
+    valid_from = valid_to - pd.Timedelta(days=valid_days)
+    train_to = valid_from - pd.Timedelta(days=gap_days)
+    return np.select(
+        [t > end, t >= test_from, t >= valid_to, t >= valid_from, t >= train_to],
+        ["gap", "test", "gap", "valid", "gap"],
+        default="train",
+    )

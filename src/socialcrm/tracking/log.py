@@ -103,14 +103,16 @@ def log_config(cfg: DictConfig, kind: str, extra: Mapping[str, str] | None = Non
 
 
 def log_dataset(frame: pd.DataFrame, source: str | Path, name: str, target: str) -> str:
-    """Log the training data's identity: a content hash tag and an ``mlflow.data`` input."""
+    """Log the training data's identity: a content hash tag and an ``mlflow.data`` input
+    (``target`` named as its target column when the table holds it: a task whose rows
+    come from elsewhere, such as next-best-offer's contacts, has none here)."""
     digest = file_sha256(source)
     mlflow.set_tags({"data.features_sha256": digest, "data.features_path": str(source)})
     dataset = mlflow.data.from_pandas(
         frame.drop(columns=[c for c in ("customer_id",) if c in frame.columns]),
         source=_local_source(source),
         name=name,
-        targets=target,
+        targets=target if target in frame.columns else None,
         digest=digest[:16],
     )
     mlflow.log_input(dataset, context="training")

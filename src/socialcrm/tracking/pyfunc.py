@@ -34,8 +34,6 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from socialcrm.explain.shap_values import (
     empty_reasons,
-    explain,
-    explainable,
     reason_codes,
     synthetic_background,
 )
@@ -65,15 +63,14 @@ class ScoringPyfunc(mlflow.pyfunc.PythonModel):
         X = self.model.frame(pd.DataFrame(model_input))
         top = int((params or {}).get("top_reasons", self.top))
         out = self.model.scores(X)
-        if top and explainable(self.model.pipeline):
+        if top and self.model.explainable:
             out = out.join(self._reasons(X, top))
         return out.reset_index(drop=True)
 
     def _reasons(self, X: pd.DataFrame, top: int) -> pd.DataFrame:
         if X.empty:
             return empty_reasons(top, X.index)
-        expl = explain(self.model.pipeline, X, self.model.info.get("background"))
-        return reason_codes(expl, top)
+        return reason_codes(self.model.explanation(X), top)
 
 
 def _requirements() -> list[str]:
