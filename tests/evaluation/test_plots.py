@@ -57,3 +57,24 @@ def test_each_model_is_set_against_the_actuals_of_its_own_deciles():
     np.testing.assert_allclose(marks[0], tables["good"].mean_actual)
     np.testing.assert_allclose(marks[1], tables["reversed"].mean_actual)
     assert marks[1][0] < marks[1][-1] and marks[0][0] > marks[0][-1]
+
+
+def test_policy_values_draw_one_interval_per_policy_with_the_truth():
+    table = pd.DataFrame(
+        {
+            "policy": ["learned", "learned", "random", "logging"],
+            "estimator": ["dr", "ipw", "dr", "on-policy"],
+            "value": [10.0, 11.0, 5.0, 7.0],
+            "lower": [9.0, 9.5, 4.0, 6.5],
+            "upper": [11.0, 12.0, 6.0, 7.5],
+            "true_value": [10.5, 10.5, 5.2, np.nan],
+        }
+    )
+    ax = plots.policy_values(table, "dr")
+    # one row per policy: the dr rows and the logging policy, lowest value first
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["random", "logging", "learned"]
+    spans = sorted(tuple(line.get_xdata()) for line in ax.get_lines())
+    assert spans == [(4.0, 6.0), (6.5, 7.5), (9.0, 11.0)]
+    ax = plots.offer_mix(pd.DataFrame({"action": ["A", "none"], "share": [0.7, 0.3]}))
+    assert [round(p.get_width(), 2) for p in ax.patches] == [0.7, 0.3]
+    plt.close("all")
