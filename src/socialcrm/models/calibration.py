@@ -125,6 +125,28 @@ def input_problems(
     return {rule: cols for rule, cols in problems.items() if cols}
 
 
+def feature_frame(
+    X: pd.DataFrame, numeric: list[str], categorical: list[str], check: bool = True
+) -> pd.DataFrame:
+    """The feature columns of ``X`` in order, numbers as floats and categories as text
+    (extra columns dropped): what every deployed model scores.
+
+    Raises
+    ------
+    ModelInputError
+        With ``check``: a feature column is missing or duplicated, or a numeric one
+        holds non-numbers or infinities (see :func:`input_problems`).
+    """
+    if check and (problems := input_problems(X, numeric, categorical)):
+        raise ModelInputError(problems, len(X))
+    out = X[[*numeric, *categorical]].copy()
+    for c in numeric:
+        out[c] = to_float(out[c])
+    for c in categorical:
+        out[c] = out[c].astype("str")
+    return out
+
+
 class ProbabilityCalibrator:
     """Map raw scores to calibrated probabilities (isotonic or Platt's sigmoid).
 
@@ -205,14 +227,7 @@ class ScoringModel:
             A feature column is missing or duplicated, or a numeric one holds
             non-numbers or infinities (see :func:`input_problems`).
         """
-        if problems := input_problems(X, self.numeric, self.categorical):
-            raise ModelInputError(problems, len(X))
-        out = X[self.features].copy()
-        for c in self.numeric:
-            out[c] = to_float(out[c])
-        for c in self.categorical:
-            out[c] = out[c].astype("str")
-        return out
+        return feature_frame(X, self.numeric, self.categorical)
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         Xf = self.frame(X)

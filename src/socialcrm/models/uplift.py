@@ -28,7 +28,7 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold, KFold
 
 from socialcrm.explain.shap_values import Explanation, explain, explainable
-from socialcrm.models.calibration import ModelInputError, input_problems, to_float
+from socialcrm.models.calibration import feature_frame, to_float
 from socialcrm.models.factory import build_pipeline
 
 ACTION_COLUMN = "offer_action"  # the S-learner's action feature
@@ -52,12 +52,7 @@ class _Base:
     n_actions: int
 
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        out = X[[*self.numeric, *self.categorical]].copy()
-        for c in self.numeric:
-            out[c] = to_float(out[c])
-        for c in self.categorical:
-            out[c] = out[c].astype("str")
-        return out
+        return feature_frame(X, self.numeric, self.categorical, check=False)
 
 
 @dataclass
@@ -372,14 +367,7 @@ class OfferModel:
             A feature column is missing or duplicated, or a numeric one holds
             non-numbers or infinities.
         """
-        if problems := input_problems(X, self.numeric, self.categorical):
-            raise ModelInputError(problems, len(X))
-        out = X[self.features].copy()
-        for c in self.numeric:
-            out[c] = to_float(out[c])
-        for c in self.categorical:
-            out[c] = out[c].astype("str")
-        return out
+        return feature_frame(X, self.numeric, self.categorical)
 
     def eligible(self, X: pd.DataFrame) -> np.ndarray:
         from socialcrm.models.policy import eligibility
