@@ -147,6 +147,29 @@ def feature_frame(
     return out
 
 
+class FeatureInput:
+    """What a deployed model takes: ``numeric`` and ``categorical`` feature columns,
+    checked at the door (the scoring model and the offer model share it)."""
+
+    numeric: list[str]
+    categorical: list[str]
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    def frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The input columns in order with the training dtypes (extra columns ignored).
+
+        Raises
+        ------
+        ModelInputError
+            A feature column is missing or duplicated, or a numeric one holds
+            non-numbers or infinities (see :func:`input_problems`).
+        """
+        return feature_frame(X, self.numeric, self.categorical)
+
+
 class ProbabilityCalibrator:
     """Map raw scores to calibrated probabilities (isotonic or Platt's sigmoid).
 
@@ -188,7 +211,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class ScoringModel:
+class ScoringModel(FeatureInput):
     """What gets deployed: the fitted pipeline (with its preprocessing), the
     calibration, the decision threshold and the input columns it expects.
 
@@ -214,20 +237,6 @@ class ScoringModel:
     threshold: float = 0.5
     info: dict = field(default_factory=dict)
 
-    @property
-    def features(self) -> list[str]:
-        return [*self.numeric, *self.categorical]
-
-    def frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The input columns in order with the training dtypes (extra columns ignored).
-
-        Raises
-        ------
-        ModelInputError
-            A feature column is missing or duplicated, or a numeric one holds
-            non-numbers or infinities (see :func:`input_problems`).
-        """
-        return feature_frame(X, self.numeric, self.categorical)
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         Xf = self.frame(X)

@@ -28,7 +28,7 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold, KFold
 
 from socialcrm.explain.shap_values import Explanation, explain, explainable
-from socialcrm.models.calibration import feature_frame, to_float
+from socialcrm.models.calibration import FeatureInput, feature_frame, to_float
 from socialcrm.models.factory import build_pipeline
 
 ACTION_COLUMN = "offer_action"  # the S-learner's action feature
@@ -319,7 +319,7 @@ def expected_reward(outcome: np.ndarray, catalog: OfferCatalog, reward: str) -> 
 
 
 @dataclass
-class OfferModel:
+class OfferModel(FeatureInput):
     """What gets deployed for next-best-offer: feature rows in; per customer the
     recommended action, the expected reward of every action, and the propensity of
     the recommendation under the exploring (epsilon-greedy) policy.
@@ -354,20 +354,6 @@ class OfferModel:
 
     output_name = "action"
 
-    @property
-    def features(self) -> list[str]:
-        return [*self.numeric, *self.categorical]
-
-    def frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The input columns in order (see ``ScoringModel.frame``).
-
-        Raises
-        ------
-        ModelInputError
-            A feature column is missing or duplicated, or a numeric one holds
-            non-numbers or infinities.
-        """
-        return feature_frame(X, self.numeric, self.categorical)
 
     def eligible(self, X: pd.DataFrame) -> np.ndarray:
         from socialcrm.models.policy import eligibility
