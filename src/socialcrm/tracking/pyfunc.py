@@ -155,7 +155,8 @@ def log_scoring_model(
         signature = ModelSignature(input_schema(model), inferred.outputs, inferred.params)
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=pyfunc,
+            # models-from-code: the file that defines the model, never a pickled object
+            python_model=str(Path(__file__).with_name("model_code.py")),
             artifacts=artifacts,
             signature=signature,
             input_example=example,
