@@ -77,6 +77,7 @@ def test_the_run_logs_estimates_plots_and_reasons(trained):
         "plots/policy_values.png",
         "plots/offer_mix.png",
         "plots/qini.png",
+        "plots/uplift_curve.png",
         "tables/policy_values.csv",
         "tables/uplift.csv",
         "explanations/reasons.csv",

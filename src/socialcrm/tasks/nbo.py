@@ -392,6 +392,10 @@ class NboTask:
         }
         if curves:
             drawings["qini"] = lambda ax: uplift_metrics.plot_qini(curves, ax=ax)
+        if test_eval["uplift_curves"]:
+            drawings["uplift_curve"] = lambda ax: uplift_metrics.plot_uplift_curve(
+                test_eval["uplift_curves"], ax=ax
+            )
         return TaskResult(
             metrics=metrics,
             baseline_metrics=logging_metrics,
@@ -601,7 +605,7 @@ class NboTask:
             values["relative_error"] = (values["value"] - values["true_value"]).abs() / values[
                 "true_value"
             ].abs()
-        uplift_table, curves = self._uplift(part, expected, catalog)
+        uplift_table, curves, uplift_curves = self._uplift(part, expected, catalog)
         if "qini_coefficient" in uplift_table:
             metrics["qini_mean"] = float(uplift_table["qini_coefficient"].mean())
             metrics |= {
@@ -620,6 +624,7 @@ class NboTask:
             "expected": expected,
             "best_static": best_static,
             "qini_curves": curves,
+            "uplift_curves": uplift_curves,
             "tables": {
                 "policy_values": values,
                 # one row per policy (DR; logging on-policy): what DVC charts
@@ -637,13 +642,14 @@ class NboTask:
         """Per offer against no offer, on the contacts that got one or the other, ranked
         by the predicted uplift in reward: the Qini coefficient and uplift AUC of the
         response (binary: ``response`` if the rows have it) and the reward's uplift at
-        10% and 30%. The logging policy was not randomised: these are indicative."""
+        10% and 30%; the Qini curves (response) and uplift curves (reward). The logging
+        policy was not randomised: these are indicative."""
         action, reward = part["action"].to_numpy(), part["reward"].to_numpy(float)
         binary = part["response"].to_numpy(float) if "response" in part.columns else None
         if binary is None and set(np.unique(reward)) <= {0.0, 1.0}:
             binary = reward
         none = catalog.none_index
-        rows, curves = [], {}
+        rows, curves, uplift_curves = [], {}, {}
         for i, offer in enumerate(catalog.offer_ids):
             sel = (action == i) | (action == none)
             t = (action[sel] == i).astype(int)
@@ -657,8 +663,9 @@ class NboTask:
                 curves[offer] = uplift_metrics.qini_curve(binary[sel], t, u)
             row["uplift_at_10"] = uplift_metrics.uplift_at_k(reward[sel], t, u, k=0.1)
             row["uplift_at_30"] = uplift_metrics.uplift_at_k(reward[sel], t, u, k=0.3)
+            uplift_curves[offer] = uplift_metrics.uplift_curve(reward[sel], t, u)
             rows.append(row)
-        return pd.DataFrame(rows), curves
+        return pd.DataFrame(rows), curves, uplift_curves
 
     @staticmethod
     def _grade(metrics: Mapping[str, float]) -> str:
