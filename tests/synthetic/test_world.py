@@ -267,6 +267,29 @@ def test_offer_effects_are_heterogeneous(world):
     assert offered.accepted.mean() == pytest.approx(offered.uplift.mean(), abs=0.01)
 
 
+def test_every_action_has_a_true_expected_outcome_at_each_contact(world):
+    """truth/offer_contact holds, per logged contact, each action's expected revenue and
+    response probability at that moment: the logged outcomes are draws of it, so their
+    means agree within sampling error (policy values on synthetic data rest on this)."""
+    truth = world["truth/offer_contact"]
+    log = world["offer_log"]
+    assert len(truth) == len(log) * (len(world["offers"]) + 1)
+    logged = log.assign(offer_id=log.offer_id.fillna("none")).merge(
+        truth.assign(offer_id=truth.offer_id.fillna("none")), on=["log_id", "offer_id"]
+    )
+    assert len(logged) == len(log) and logged.eligible.all()
+    for _, part in logged.groupby("offer_id"):
+        se = part.revenue.std() / np.sqrt(len(part))
+        assert abs(part.revenue.mean() - part.expected_revenue.mean()) < 4 * se
+        se_r = np.sqrt(part.p_response.mean() * (1 - part.p_response.mean()) / len(part))
+        assert abs(part.response.mean() - part.p_response.mean()) < 4 * se_r
+    # no offer: no uplift; an offer never lowers the expected revenue
+    wide = truth.assign(offer_id=truth.offer_id.fillna("none")).pivot(
+        index="log_id", columns="offer_id", values="expected_revenue"
+    )
+    assert (wide.drop(columns="none").sub(wide["none"], axis=0) >= 0).all().all()
+
+
 def test_posts_carry_sentiment_in_varied_words(world):
     posts = world["posts"].merge(world["truth/posts"], on="post_id")
     assert posts.text.nunique() > 0.3 * len(posts)

@@ -109,15 +109,21 @@ def contact_rows(
 
 
 def true_rewards(
-    truth: pd.DataFrame, customers: pd.Series, catalog: OfferCatalog, reward: str
+    truth: pd.DataFrame, rows: pd.DataFrame, catalog: OfferCatalog, reward: str
 ) -> np.ndarray | None:
-    """``(n, K)`` true expected reward of every action for the customers of the rows,
-    from a synthetic world's ``truth/offer_response`` (None if it lacks a customer)."""
+    """``(n, K)`` true expected reward of every action for the contact rows, from a
+    synthetic world's truth: ``truth/offer_contact`` (every action at each logged
+    contact, keyed by ``log_id``: what the logged outcome is a draw of) or, lacking
+    it, ``truth/offer_response`` (per customer, at the customer's baseline). None if
+    the truth lacks a row."""
+    key = "log_id" if "log_id" in truth.columns else "customer_id"
+    if key not in rows.columns:
+        return None
     t = truth.assign(offer_id=truth["offer_id"].astype("string").fillna(OfferCatalog.NONE))
     column = "p_response" if reward == "response" else "expected_revenue"
-    wide = t.pivot_table(index="customer_id", columns="offer_id", values=column, aggfunc="first")
+    wide = t.pivot_table(index=key, columns="offer_id", values=column, aggfunc="first")
     wide = wide.reindex(columns=catalog.actions)
-    values = wide.reindex(customers.astype(str).to_numpy()).to_numpy(float)
+    values = wide.reindex(rows[key].astype(str).to_numpy()).to_numpy(float)
     if np.isnan(values).any():
         return None
     return expected_reward(values, catalog, reward)
@@ -159,7 +165,8 @@ class NboTask:
     )
     kind = "regression"
     target = "reward"
-    context_tables = ("offer_log", "offers", "truth/offer_response")
+    # the truth tables exist for synthetic worlds only: true values and the oracle
+    context_tables = ("offer_log", "offers", "truth/offer_contact", "truth/offer_response")
     context_models: Mapping[str, str] = {}
     headline = (
         Headline("policy value (DR)", "policy_value", ",.2f"),
@@ -272,7 +279,7 @@ class NboTask:
             catalog,
             model_cfg,
             seed,
-            truth=context.get("truth/offer_response"),
+            truth=context.get("truth/offer_contact", context.get("truth/offer_response")),
         )
         result.info["contacts"] = counts
         return result
@@ -317,7 +324,8 @@ class NboTask:
             ``action`` (index into ``catalog.actions``), ``propensity``, ``outcome``
             (revenue or response) and ``split``.
         truth
-            A synthetic world's ``truth/offer_response``: adds true values and the oracle.
+            A synthetic world's truth (see :func:`true_rewards`): adds true values and
+            the oracle.
         """
         need = ["customer_id", "action", "propensity", "outcome", "split"]
         missing = [c for c in need if c not in contacts.columns]
@@ -508,11 +516,7 @@ class NboTask:
             policies[f"static {offer}"] = pol.static_policy(i, ok, catalog.none_index)
         policies["no offer"] = pol.static_policy(catalog.none_index, ok, catalog.none_index)
         policies["random"] = pol.random_policy(ok, none_index=catalog.none_index)
-        true = (
-            true_rewards(truth, part["customer_id"], catalog, self.reward)
-            if truth is not None
-            else None
-        )
+        true = true_rewards(truth, part, catalog, self.reward) if truth is not None else None
         if true is not None:
             policies["oracle"] = pol.one_hot(self._assign(true, ok, catalog), K)
 

@@ -375,6 +375,20 @@ def simulate(
                 in_win = (all_d >= cd) & (all_d < cd + window)
                 revenue = np.bincount(all_c[in_win], weights=all_a[in_win], minlength=n)[cand]
                 responded = np.bincount(all_c[in_win], minlength=n)[cand] > 0
+                truth = _contact_truth(
+                    log,
+                    cand,
+                    cday,
+                    idx,
+                    lam_t,
+                    spend,
+                    pop.mean_spend,
+                    offers["value"],
+                    np.minimum(t1, churn_day[cand]),
+                    window,
+                    dm,
+                    n,
+                )
                 logs.add(
                     customer=cand.astype(np.int32),
                     day=cday,
@@ -384,6 +398,7 @@ def simulate(
                     revenue=revenue,
                     accepted=log["accepted"],
                     p_true=log["p_true"],
+                    **truth,
                 )
                 retained_left[cand[log["retained"]]] = 4  # 3 full months after this one
                 xc = np.r_[xc, induced["customer"]]
@@ -542,8 +557,14 @@ def _campaign(
     uplift = sigmoid(offers["base"][o] + np.sum(offers["effects"][o] * traits, axis=1))
     uplift = np.where(is_offer, uplift, 0.0)
     accepted = rng.random(k) < uplift
-    iday = cday + np.minimum(rng.exponential(2.0, size=k), off.response_window_days - 0.01)
+    lag_cap = off.response_window_days - 0.01
+    iday = cday + np.minimum(rng.exponential(2.0, size=k), lag_cap)
     made = accepted & (iday < churn_day[cand])
+    # The truth of every action at this contact (no draws): each offer's acceptance
+    # probability and the chance its purchase lands before the customer churns.
+    to_churn = churn_day[cand] - cday
+    p_made = np.where(to_churn > lag_cap, 1.0, 1.0 - np.exp(-np.maximum(to_churn, 0.0) / 2.0))
+    uplift_all = sigmoid(offers["base"][None, :] + traits @ offers["effects"].T)
     ic = cand[made]
     amount = np.round(rng.gamma(4.0, pop.mean_spend[ic] / 4.0) * offers["value"][o[made]], 2)
     action = np.where(is_offer, choice, -1).astype(np.int16)
@@ -554,9 +575,46 @@ def _campaign(
             "accepted": made,
             "retained": made & offers["retains"][o],
             "p_true": uplift,
+            "uplift_all": uplift_all,
+            "p_made": p_made,
+            "eligible": eligible,
         },
         {"customer": ic, "day": iday[made], "amount": amount, "offer": o[made]},
     )
+
+
+def _contact_truth(
+    log: dict[str, np.ndarray],
+    cand: np.ndarray,
+    cday: np.ndarray,
+    idx: np.ndarray,
+    lam_t: np.ndarray,
+    spend: np.ndarray,
+    mean_spend: np.ndarray,
+    value: np.ndarray,
+    end: np.ndarray,
+    window: float,
+    dm: float,
+    n: int,
+) -> dict[str, np.ndarray]:
+    """Expected response and revenue in the response window of every action (each offer,
+    then no offer) at each contact, from the state the simulation used at that moment:
+    this month's purchase rate (seasonality and satisfaction included) until churn, and
+    each offer's acceptance probability times the chance its purchase lands before churn.
+    The same expectation the logged response and revenue are draws of."""
+    rate = np.zeros(n)
+    rate[idx] = lam_t
+    covered = np.clip(np.minimum(cday + window, end) - cday, 0.0, None)
+    organic_n = rate[cand] * covered / dm
+    organic = organic_n * spend[cand]
+    made = log["uplift_all"] * log["p_made"][:, None]
+    induced = made * (mean_spend[cand][:, None] * value[None, :])
+    none_p = 1.0 - np.exp(-organic_n)
+    return {
+        "expected_revenue": np.column_stack([organic[:, None] + induced, organic]),
+        "p_response": np.column_stack([1.0 - (1.0 - none_p)[:, None] * (1.0 - made), none_p]),
+        "eligible_all": np.column_stack([log["eligible"], np.ones(len(cand), dtype=bool)]),
+    }
 
 
 def _offer_truth(

@@ -461,6 +461,22 @@ def _truth_tables(
             }
         ),
     )
+    # every action's truth at every logged contact (what the logged outcome is a draw of)
+    k = lg["expected_revenue"].shape[1]
+    yield (
+        "truth/offer_contact",
+        pa.table(
+            {
+                "log_id": log_id.take(pa.array(np.repeat(np.arange(len(log_id)), k))),
+                "offer_id": _take_nullable(
+                    offer_ids, np.tile(np.r_[np.arange(k - 1), -1], len(log_id))
+                ),
+                "eligible": pa.array(lg["eligible_all"].ravel()),
+                "p_response": pa.array(lg["p_response"].ravel()),
+                "expected_revenue": pa.array(lg["expected_revenue"].ravel()),
+            }
+        ),
+    )
     n_posts = len(ps["day"])
     sentiments = pa.array([SENTIMENTS[-1], SENTIMENTS[0], SENTIMENTS[1]])
     for lo, hi in _chunks(n_posts):
