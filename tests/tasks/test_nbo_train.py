@@ -151,3 +151,11 @@ def test_the_registered_offer_model_recommends_in_a_fresh_process(trained, tmp_p
     assert (best == scored.action.to_numpy()).all()
     assert scored.propensity.between(0.9, 1.0).all()
     assert (scored.raising_1.str.len() > 0).mean() > 0.9
+
+
+def test_a_data_set_without_an_offer_log_is_a_config_error():
+    from socialcrm.errors import ConfigError
+    from socialcrm.tasks.nbo import NboTask
+
+    with pytest.raises(ConfigError, match="needs the 'offer_log' table"):
+        NboTask().fit_evaluate(pd.DataFrame(), [], [], {}, 0, context={})

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from socialcrm.errors import ConfigError
 from socialcrm.evaluation import ope
 from socialcrm.evaluation import plots as eval_plots
 from socialcrm.evaluation import uplift as uplift_metrics
@@ -251,7 +252,7 @@ class NboTask:
         context = context or {}
         for name in ("offer_log", "offers"):
             if context.get(name) is None:
-                raise ValueError(
+                raise ConfigError(
                     f"task=nbo needs the {name!r} table in the data set (data.tables.{name}); "
                     "this data set has none"
                 )
