@@ -90,3 +90,11 @@ def test_the_catalog_turns_revenue_into_profit_and_indexes_logged_offers():
     assert to_reward(np.array([1.0]), np.array([0]), cat, "response").tolist() == [1.0]
     with pytest.raises(ValueError, match="not in the offers table"):
         cat.index(pd.Series(["C"]))
+
+
+def test_an_arm_without_a_buyer_predicts_zero_instead_of_failing():
+    X, action, y, p, _ = _campaign(600, seed=3)
+    y = np.where(action == 1, 0.0, y)  # nobody given offer 1 bought: Tweedie cannot fit it
+    model = build_learner("t", MODEL, ["x0", "x1", "noise"], ["plan"], 3, seed=0)
+    pred = model.fit(X, action, y, p).predict(X.head(50))
+    assert (pred[:, 1] == 0).all() and (pred[:, [0, 2]] > 0).all()

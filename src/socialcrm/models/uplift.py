@@ -34,6 +34,31 @@ from socialcrm.models.factory import build_pipeline
 ACTION_COLUMN = "offer_action"  # the S-learner's action feature
 
 
+def fit_outcome_model(
+    model_cfg: Mapping[str, Any],
+    numeric: list[str],
+    categorical: list[str],
+    seed: int,
+    X: pd.DataFrame,
+    y: np.ndarray,
+):
+    """The config's regressor fitted on ``(X, y)``; where every outcome is zero (a small
+    arm without a buyer) the outcome is known to be zero, which a Tweedie loss refuses
+    to fit: a constant 0 with the same preprocessing stands in (it explains nothing)."""
+    from sklearn.dummy import DummyRegressor
+    from sklearn.pipeline import Pipeline
+
+    pipe = build_pipeline(model_cfg, "regression", numeric, categorical, seed)
+    if len(y) and not np.any(y):
+        pipe = Pipeline(
+            [
+                ("prep", pipe.named_steps["prep"]),
+                ("model", DummyRegressor(strategy="constant", constant=0.0)),
+            ]
+        )
+    return pipe.fit(X, y)
+
+
 def squared_loss(pipeline) -> None:
     """Switch a Tweedie tree model of the pipeline to squared loss (for outcomes that
     can be negative, such as uplift pseudo-outcomes); other estimators are left as
@@ -113,10 +138,16 @@ class TLearner(_Base):
                     f"action {a} was taken in {int(rows.sum())} training contacts, fewer than "
                     f"{self.min_rows}: a per-action (T-) learner cannot fit it; use learner=s"
                 )
-            pipe = build_pipeline(
-                self.model_cfg, "regression", self.numeric, self.categorical, self.seed
+            self.pipelines.append(
+                fit_outcome_model(
+                    self.model_cfg,
+                    self.numeric,
+                    self.categorical,
+                    self.seed,
+                    Xf[rows],
+                    outcome[rows],
+                )
             )
-            self.pipelines.append(pipe.fit(Xf[rows], outcome[rows]))
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -353,7 +384,6 @@ class OfferModel(FeatureInput):
     info: dict = field(default_factory=dict)
 
     output_name = "action"
-
 
     def eligible(self, X: pd.DataFrame) -> np.ndarray:
         from socialcrm.models.policy import eligibility
