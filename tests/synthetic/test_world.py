@@ -59,7 +59,7 @@ def test_same_config_and_seed_give_byte_identical_tables(tmp_path):
     write_synthetic(cfg.data.generator, tmp_path / "a", cfg.data.salt)
     write_synthetic(cfg.data.generator, tmp_path / "b", cfg.data.salt)
     a, b = _digests(tmp_path / "a"), _digests(tmp_path / "b")
-    assert len(a) == 9 + 8  # canonical tables + truth tables
+    assert len(a) == 9 + 9  # canonical tables + truth tables
     assert a == b
     other = compose(["data=synthetic_small", "data.generator.n_customers=300", "seed=7"])
     write_synthetic(other.data.generator, tmp_path / "c", other.data.salt)
