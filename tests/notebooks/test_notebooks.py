@@ -31,7 +31,6 @@ def test_notebook_is_committed_without_outputs(path: Path):
             assert cell["outputs"] == [] and cell["execution_count"] is None
 
 
-@pytest.mark.xdist_group("notebooks")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(path: Path, tmp_path, monkeypatch):
     monkeypatch.setenv(
