@@ -18,7 +18,7 @@ export PYTENSOR_FLAGS := compiledir=$(abspath .cache/pytensor)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help env run test lint format repro params ui lab server bench clean
+.PHONY: help env run test lint format repro params ui lab server serve bench clean
 
 help:
 	@echo "make run    - the main job: generate, validate, ingest, features, insight report, CLV and churn models"
@@ -29,6 +29,7 @@ help:
 	@echo "make ui     - open the MLflow UI on the repo's tracking store"
 	@echo "make lab    - JupyterLab on notebooks/ (see the README's Notebooks section)"
 	@echo "make server - an MLflow tracking server on that store (runs log to it with tracking=server)"
+	@echo "make serve  - the registered model over REST on port 5001 (TASK=churn ALIAS=champion by default)"
 	@echo "make bench  - the main-job, generator and feature benchmarks"
 
 $(UV):
@@ -71,6 +72,19 @@ lab: env  ## JupyterLab on notebooks/ (a throwaway layer over .venv: JupyterLab 
 server: env  ## an MLflow tracking server (http://127.0.0.1:5000) that stores and serves artifacts
 	$(VENV)/bin/mlflow server --backend-store-uri sqlite:///$(abspath mlruns)/mlflow.db \
 		--artifacts-destination $(abspath mlruns)/artifacts --host 127.0.0.1 --port 5000 --workers 2
+
+# REST scoring of a registered model: POST /invocations, GET /ping (see the README).
+# `mlflow models serve` starts `uvicorn` by name, hence .venv/bin on PATH.
+TASK ?= churn
+ALIAS ?= champion
+SERVE_PORT ?= 5001
+SERVE_WORKERS ?= 1
+SERVE_TIMEOUT ?= 60
+
+serve: env  ## the registered model socialcrm-$(TASK)@$(ALIAS) over REST (http://127.0.0.1:5001)
+	PATH=$(abspath $(VENV))/bin:$$PATH MLFLOW_TRACKING_URI=sqlite:///$(abspath mlruns)/mlflow.db \
+		$(VENV)/bin/mlflow models serve -m models:/socialcrm-$(TASK)@$(ALIAS) --env-manager local \
+		--host 127.0.0.1 --port $(SERVE_PORT) --workers $(SERVE_WORKERS) --timeout $(SERVE_TIMEOUT)
 
 # DVC composes conf/ into params.yaml (committed, hence no machine-specific variables).
 DVC_ENV := env -u SOCIALCRM_ROOT -u SOCIALCRM_SALT -u SOCIALCRM_SHARED_DATA -u SOCIALCRM_N_JOBS \

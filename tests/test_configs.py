@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from socialcrm.config import compose
 from socialcrm.models.factory import TASK_KINDS, build_estimator
 from socialcrm.paths import config_dir
+from socialcrm.runner import build_task
 
 GROUPS = [p.name for p in sorted(config_dir().iterdir()) if p.is_dir()]
 
@@ -46,7 +46,7 @@ def test_every_model_config_builds_its_estimators(model):
 @pytest.mark.parametrize("task", options("task"))
 def test_every_task_config_instantiates(task):
     cfg = compose([f"task={task}"])
-    obj = instantiate(cfg.task, _convert_="all")
+    obj = build_task(cfg)
     assert obj.name == task
     assert hasattr(obj, "fit_evaluate")
 

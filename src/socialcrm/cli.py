@@ -221,6 +221,37 @@ def train(
 
 
 @app.command()
+def promote(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION) -> None:
+    """The promotion gate: judge the task's challenger against its champion on the latest
+    labelled cutoff and move `champion` only if the challenger earns it (task.gate)."""
+    from socialcrm.tracking.promote import print_decisions
+    from socialcrm.tracking.promote import promote as run_gate
+
+    with exit_on_user_error(err_console):
+        decision = run_gate(_config(overrides, params), console=console)
+    print_decisions([decision], console)
+
+
+@app.command()
+def retrain(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION) -> None:
+    """Train a challenger on the latest data (features rebuilt if the data changed) and
+    run the promotion gate on it."""
+    from socialcrm.data.customer_table import check_task
+    from socialcrm.runner import train as run_train
+    from socialcrm.tracking.promote import print_decisions
+
+    with exit_on_user_error(err_console):
+        extra = ["train.register=true", "promotion.on_train=true"]
+        cfg = _config([*(overrides or []), *extra], params)
+        check_task(cfg)
+        if not _is_customer_table(cfg.data):
+            _ingest(cfg.data)  # the latest exports; the feature table follows their hash
+        outcome = run_train(cfg, console=console)
+    if outcome.decision is not None:
+        print_decisions([outcome.decision], console)
+
+
+@app.command()
 def run(overrides: list[str] = OVERRIDES) -> None:
     """The main job: generate (synthetic only), validate, ingest, features, insight report,
     then each task of pipeline.tasks in order; ends with a summary table."""
@@ -238,12 +269,19 @@ def run(overrides: list[str] = OVERRIDES) -> None:
         _ingest(cfg.data)
         ensure_features(cfg, console=console)  # skipped when the table matches
         run_report(cfg, console=console)
-        # in config order: a task may use a model an earlier one registered
+        # in config order: a task may use a model an earlier one promoted; each model
+        # goes through the promotion gate right after training (pipeline.promote)
+        gate = [f"promotion.on_train={str(bool(cfg.pipeline.get('promote', True))).lower()}"]
         outcomes = [
-            train(compose([*(overrides or []), f"task={task}"]), console=console)
+            train(compose([*gate, *(overrides or []), f"task={task}"]), console=console)
             for task in cfg.pipeline.tasks
         ]
     _print_training_summary(outcomes)
+    decisions = [o.decision for o in outcomes if o.decision is not None]
+    if decisions:
+        from socialcrm.tracking.promote import print_decisions
+
+        print_decisions(decisions, console)
     console.print(f"[bold green]done[/] in {time.perf_counter() - t0:.1f} s")
     console.print("Open the MLflow UI with [bold]make ui[/] (http://127.0.0.1:5000)")
 
@@ -284,6 +322,29 @@ def _print_rows(title: str, rows: dict[str, int]) -> None:
     for name, n in rows.items():
         table.add_row(name, f"{n:,}")
     console.print(table)
+
+
+@app.command()
+def score(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION) -> None:
+    """Score every customer active at score.as_of with score.model (default: the task's
+    @champion) into score.output_dir/<task>-<as_of>.parquet, with a distribution report."""
+    from socialcrm.scoring.run import run_score
+
+    with exit_on_user_error(err_console):
+        run_score(_config(overrides, params), console=console)
+
+
+@app.command()
+def monitor(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION) -> None:
+    """Drift of the task's deployed model (monitor.alias, default champion) at
+    monitor.as_of against its training rows, and its realised performance once the
+    labels have matured; writes monitor.output_dir/<task>-<as_of>.md and logs an MLflow run."""
+    from socialcrm.monitoring.run import run_monitor
+
+    with exit_on_user_error(err_console):
+        cfg = _config(overrides, params)
+        _require_event_tables(cfg.data, "monitor (the features are built from event tables)")
+        run_monitor(cfg, console=console)
 
 
 if __name__ == "__main__":

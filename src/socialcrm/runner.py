@@ -64,13 +64,26 @@ def load_features(
     return pd.read_parquet(path), manifest, path
 
 
+#: Keys of a task config that the run edge reads, not the task's constructor.
+RUN_EDGE_KEYS = ("gate",)
+
+
 def build_task(cfg: DictConfig, **overrides: Any) -> Task:
-    """``cfg.task`` instantiated (``overrides``: constructor arguments to change)."""
-    return check_task(instantiate(cfg.task, **overrides, _convert_="all"))
+    """``cfg.task`` instantiated (``overrides``: constructor arguments to change); the
+    keys in :data:`RUN_EDGE_KEYS` (the promotion gate's rules) are left out."""
+    node = OmegaConf.to_container(cfg.task, resolve=True)
+    for key in RUN_EDGE_KEYS:
+        node.pop(key, None)
+    return check_task(instantiate(node, **overrides, _convert_="all"))
 
 
 def registered_name(cfg: DictConfig, task: Task) -> str:
     return str(cfg.train.registered_model or f"socialcrm-{task.name}")
+
+
+def promote_after_training(cfg: DictConfig) -> bool:
+    """``promotion.on_train``: run the promotion gate after a registered training."""
+    return bool((cfg.get("promotion") or {}).get("on_train", False))
 
 
 def should_register(cfg: DictConfig) -> bool:
@@ -443,11 +456,113 @@ def register(
         return None, info.model_uri
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
-    for key, value in {"data": cfg.data.name, "features": cfg.features.name}.items():
-        client.set_model_version_tag(name, version, key, str(value))
+    for key, value in version_tags(cfg, prepared.task, result).items():
+        client.set_model_version_tag(name, version, key, value)
+    card = publish_card(prepared, result, name, version, alias, info.model_uri)
+    client.update_model_version(name, version, description=card)
     set_alias(name, alias, version)
     mlflow.set_tag("registered_model", f"{name}/{version}@{alias}")
     return version, info.model_uri
+
+
+def publish_card(
+    prepared: Prepared,
+    result: TaskResult,
+    name: str,
+    version: str,
+    alias: str,
+    model_uri: str,
+) -> str:
+    """Log the version's model card (Markdown, JSON, HTML) and the monitor's reference
+    profile to the active run; return the version's description (the card's summary,
+    linking to the card).
+
+    Both are built from the test cutoff's rows: the card's metrics (with bootstrap
+    intervals and slices) are the task's ``deployed_metrics`` of the model's outputs
+    on :meth:`~socialcrm.tasks.protocol.Task.evaluation_rows`; the profile (bins and
+    quantiles, no customer row) is what drift is measured against.
+    """
+    import mlflow
+
+    from socialcrm.identity import file_sha256
+    from socialcrm.monitoring.run import log_reference_profile
+    from socialcrm.reports.markdown import to_html
+    from socialcrm.reports.model_card import build_model_card, data_summary
+
+    cfg, task, frame = prepared.cfg, prepared.task, prepared.frame
+    rows = task.evaluation_rows(
+        frame,
+        prepared.manifest,
+        prepared.groups,
+        OmegaConf.to_container(cfg.model, resolve=True),
+        int(cfg.seed),
+        context=prepared.context,
+    )
+    outputs = result.model.scores(rows).reset_index(drop=True)
+    run_id = mlflow.active_run().info.run_id
+    card = build_model_card(
+        task,
+        result,
+        prepared.manifest,
+        rows,
+        outputs,
+        data=data_summary(
+            frame,
+            prepared.dataset_name,
+            file_sha256(prepared.path),
+            cfg.features.get("horizon_days"),
+            synthetic=cfg.data.get("source") == "synthetic",
+        ),
+        model={
+            "name": name,
+            "version": version,
+            "alias": alias,
+            "model_type": str(cfg.model.name),
+            "run_id": run_id,
+            "model_uri": model_uri,
+        },
+        groups=prepared.groups,
+        consent=consent_flags(cfg),
+        seed=int(cfg.seed),
+    )
+    mlflow.log_text(card.to_json(), "model_card/model_card.json")
+    mlflow.log_text(card.to_markdown(), "model_card/model_card.md")
+    mlflow.log_text(to_html(card.to_markdown(), {}, card.title()), "model_card/model_card.html")
+    reference = frame[frame["split"] == "test"] if "split" in frame.columns else frame
+    log_reference_profile(reference, result.model)
+    return card.summary_markdown(f"runs:/{run_id}/model_card/model_card.md")
+
+
+def consent_flags(cfg: DictConfig) -> pd.Series | None:
+    """Each customer's social-linkage consent (``customer_id`` index) from the ingested
+    customers table, for the card's consent slice; None without one."""
+    path = Path(cfg.data.get("interim_dir") or "") / "customers.parquet"
+    if not cfg.data.get("interim_dir") or not path.is_file():
+        return None
+    table = pd.read_parquet(path)
+    column = next((c for c in ("consent_social", "consent") if c in table.columns), None)
+    return table.set_index("customer_id")[column] if column else None
+
+
+def version_tags(cfg: DictConfig, task: Task, result: TaskResult) -> dict[str, str]:
+    """What a registered version is, on the registry page: the data set and feature set
+    it learnt from, the model, its grade and its headline test metric beside the
+    baseline's."""
+    tags = {
+        "data": str(cfg.data.name),
+        "features": str(cfg.features.name),
+        "model": str(cfg.model.name),
+        "task": task.name,
+        "grade": str(result.grade),
+    }
+    key = task.metric
+    if key in result.metrics:
+        base = result.baseline_metrics.get(key)
+        tags[key] = f"{result.metrics[key]:.4f}"
+        tags["headline"] = f"{key} {result.metrics[key]:.4f}" + (
+            f" (baseline {base:.4f})" if base is not None else ""
+        )
+    return tags
 
 
 def write_dvc_outputs(result: TaskResult, task: Task, out_dir: Path) -> None:
@@ -485,6 +600,7 @@ class TrainOutcome:
     objective: float
     model_uri: str = ""  # models:/m-...: every run logs its model, registered or not
     headline: list[tuple[str, str, str]] = field(default_factory=list)
+    decision: Any = None  # the promotion gate's Decision, when it ran
 
 
 def objective_value(metrics: Mapping[str, float], metric: str) -> float:
@@ -527,6 +643,11 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
         )
         run_id = active.info.run_id
     write_dvc_outputs(result, task, Path(cfg.train.outputs_dir))
+    decision = None
+    if version and promote_after_training(cfg):
+        from socialcrm.tracking.promote import promote
+
+        decision = promote(cfg, console, prepared=prepared)
     outcome = TrainOutcome(
         task=task.name,
         model=str(cfg.model.name),
@@ -537,6 +658,7 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
         objective=objective_value(result.metrics, task.metric),
         headline=headline(task, result),
         model_uri=model_uri,
+        decision=decision,
     )
     if console is not None:
         print_summary(cfg, task, outcome, console)

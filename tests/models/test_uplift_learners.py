@@ -49,7 +49,7 @@ def _campaign(n: int, seed: int):
 
 @pytest.mark.parametrize("learner", ["s", "t", "dr"])
 def test_each_learner_finds_the_best_action_of_most_customers(learner):
-    X, action, y, p, mu = _campaign(6000, seed=1)
+    X, action, y, p, _mu = _campaign(6000, seed=1)
     model = build_learner(learner, MODEL, ["x0", "x1", "noise"], ["plan"], 3, seed=0)
     fit = {"groups": np.arange(len(X)) % 500} if learner == "dr" else {}
     model.fit(X, action, y, p, **fit)

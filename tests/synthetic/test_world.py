@@ -360,6 +360,86 @@ def test_invalid_shares_are_rejected():
         generator_config(cfg.data.generator)
 
 
+SMALL_300 = ["data=synthetic_small", "data.generator.n_customers=300"]
+DRIFT_START = pd.Timestamp("2025-07-01")
+
+
+def test_drift_keys_change_nothing_without_a_start(tmp_path):
+    cfg = compose(SMALL_300)
+    switched = compose(
+        [
+            *SMALL_300,
+            "data.generator.drift.ticket_rate_factor=3",
+            "data.generator.drift.spend_factor=2",
+            "data.generator.drift.platform=tiktok",
+            "data.generator.drift.platform_growth=0.5",
+        ]
+    )
+    write_synthetic(cfg.data.generator, tmp_path / "a", cfg.data.salt)
+    write_synthetic(switched.data.generator, tmp_path / "b", switched.data.salt)
+    assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
+
+
+def test_the_drift_switch_changes_the_world_from_its_start_on(tmp_path):
+    plain = compose(SMALL_300)
+    drift = compose(
+        [
+            *SMALL_300,
+            f"data.generator.drift.start={DRIFT_START.date()}",
+            "data.generator.drift.ticket_rate_factor=3",
+            "data.generator.drift.spend_factor=2",
+            "data.generator.drift.platform=tiktok",
+            "data.generator.drift.platform_growth=0.5",
+        ]
+    )
+    write_synthetic(plain.data.generator, tmp_path / "a", plain.data.salt)
+    write_synthetic(drift.data.generator, tmp_path / "b", drift.data.salt)
+    a, b = ({t: pd.read_parquet(tmp_path / w / f"{t}.parquet") for t in TABLES} for w in ("a", "b"))
+
+    def split(frame, keep=None):
+        frame = frame if keep is None else frame[keep(frame)]
+        before = frame[frame.timestamp < DRIFT_START].drop(columns=frame.filter(like="_id"))
+        return before.reset_index(drop=True), frame[frame.timestamp >= DRIFT_START]
+
+    # tickets: the same before the start, three times as many after it
+    a_before, a_after = split(a["support_tickets"])
+    b_before, b_after = split(b["support_tickets"])
+    pd.testing.assert_frame_equal(a_before, b_before)
+    assert 2.2 < len(b_after) / len(a_after) < 4.0
+    # purchases (returns are drawn afterwards over all purchases): the same before, twice
+    # the amounts after
+    bought = lambda t: ~t.is_return  # noqa: E731
+    a_before, a_after = split(a["transactions"], bought)
+    b_before, b_after = split(b["transactions"], bought)
+    pd.testing.assert_frame_equal(a_before, b_before)
+    assert 1.6 < b_after.amount.mean() / a_after.amount.mean() < 2.5
+    # tiktok: about half of the customers without an account open one after the start
+    acc_a, acc_b = a["social_accounts"], b["social_accounts"]
+    tiktok = lambda acc: set(acc.customer_id[acc.platform == "tiktok"].dropna())  # noqa: E731
+    new = tiktok(acc_b) - tiktok(acc_a)
+    assert 0.4 < len(new) / (300 - len(tiktok(acc_a))) < 0.6
+    opened = acc_b[acc_b.platform.eq("tiktok") & acc_b.customer_id.isin(new)]
+    assert (opened.created_at >= DRIFT_START).all()
+    # the accounts of the undrifted world are all there, with the same attributes
+    kept = ["platform", "customer_id", "followers", "created_at", "follows_brand"]
+    pd.testing.assert_frame_equal(acc_b[kept].iloc[: len(acc_a)], acc_a[kept])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.generator.drift.start=2030-01-01", "inside the history"),
+        ("data.generator.drift.platform=myspace", "drift.platform must be one of"),
+        ("data.generator.drift.platform_growth=0.3", "needs drift.platform"),
+        ("data.generator.drift.ticket_rate_factor=0", "must be positive"),
+    ],
+)
+def test_invalid_drift_is_rejected(override, message):
+    cfg = compose(["data=synthetic_small", override])
+    with pytest.raises(ValueError, match=message):
+        generator_config(cfg.data.generator)
+
+
 def test_generated_world_meets_the_contracts(small_world):
     from socialcrm.data.load import DataSource, validate_source
 

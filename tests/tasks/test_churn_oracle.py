@@ -5,7 +5,6 @@ tools grade against."""
 from __future__ import annotations
 
 import pytest
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from sklearn.metrics import roc_auc_score
 
@@ -14,6 +13,7 @@ from socialcrm.data.schemas import TABLES
 from socialcrm.data.synthetic.truth import churn_probability
 from socialcrm.features.engine import register_frames
 from socialcrm.features.run import build_from_config
+from socialcrm.runner import build_task
 
 pytestmark = pytest.mark.xdist_group("worlds")
 
@@ -22,7 +22,7 @@ def test_churn_model_is_within_005_of_the_oracle_and_beats_the_recency_rule(worl
     cfg = compose(["task.explain=false", "features.engine.threads=1"])
     tables = {name: world[name] for name in TABLES}
     ft = build_from_config(cfg, lambda con: register_frames(con, tables))
-    task = instantiate(cfg.task, _convert_="all")
+    task = build_task(cfg)
     result = task.fit_evaluate(
         ft.frame,
         [s.to_dict() for s in ft.manifest],

@@ -27,7 +27,16 @@ pytestmark = pytest.mark.xdist_group("train")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("clv_root")
-    cfg = compose(["experiment=quick", "task=clv", f"paths.root_dir={root}", "train.register=true"])
+    # the gate makes it champion, the alias the churn campaign values customers with
+    cfg = compose(
+        [
+            "experiment=quick",
+            "task=clv",
+            f"paths.root_dir={root}",
+            "train.register=true",
+            "promotion.on_train=true",
+        ]
+    )
     run_generate(cfg)
     load.ingest(load.DataSource.from_config(cfg.data))
     outcome = train(cfg)
@@ -140,7 +149,8 @@ def test_dvc_outputs_hold_model_baseline_and_btyd(trained):
 def test_churn_campaign_values_saved_customers_at_their_clv(trained):
     cfg, clv_outcome, root = trained
     churn_cfg = compose(["experiment=quick", f"paths.root_dir={root}", "task.explain=false"])
-    assert churn_cfg.task.value_model == "socialcrm-clv@challenger"
+    assert churn_cfg.task.value_model == "socialcrm-clv@champion"
+    assert trained[1].decision.promoted, trained[1].decision.reasons
     outcome = train(churn_cfg)
     assert outcome.result.info["saved_value_source"] == "clv"
     test_rows = clv_outcome.result.scored

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from socialcrm.config import compose
@@ -27,7 +26,7 @@ from socialcrm.data.customer_table import (
 from socialcrm.data.example_export import telco_like_table
 from socialcrm.data.validate import DataContractError
 from socialcrm.errors import ConfigError
-from socialcrm.runner import load_features
+from socialcrm.runner import build_task, load_features
 
 HEADER = "customerID,gender,tenure,MonthlyCharges,TotalCharges,Contract,Churn"
 ROWS = [
@@ -383,7 +382,7 @@ def test_train_dispatches_on_customer_table_and_runs_cv(tmp_path):
     frame, manifest, path = load_features(cfg)
     assert path == csv
     assert "split" not in frame.columns and frame.TotalCharges.isna().sum() > 0
-    task = instantiate(cfg.task, _convert_="all")
+    task = build_task(cfg)
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     result = task.fit_evaluate(frame, manifest, list(cfg.features.groups), model_cfg, 42)
     assert len(result.tables["cv_folds"]) == 5
@@ -407,7 +406,7 @@ def test_real_telco_reaches_the_reference():
     assert len(frame) == 7043 and frame.customer_id.is_unique
     assert int(frame.TotalCharges.isna().sum()) == 11
     assert frame.label_churn.mean() == pytest.approx(0.2654, abs=1e-4)
-    task = instantiate(cfg.task, _convert_="all")
+    task = build_task(cfg)
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     result = task.fit_evaluate(frame, manifest, list(cfg.features.groups), model_cfg, 42)
     m = result.metrics

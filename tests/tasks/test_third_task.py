@@ -23,7 +23,7 @@ from socialcrm.evaluation.value import decile_table
 from socialcrm.models.calibration import ScoringModel
 from socialcrm.models.factory import build_pipeline
 from socialcrm.runner import train
-from socialcrm.tasks.base import TaskResult, task_data
+from socialcrm.tasks.base import TaskResult, latest_labelled_rows, task_data
 from socialcrm.tasks.protocol import Headline, Task
 from socialcrm.tuning import tune
 
@@ -90,6 +90,15 @@ class PurchasesTask:
 
     def summary_rows(self, result: TaskResult) -> list[tuple[str, str, str]]:
         return [("customers scored", f"{len(result.tables['deciles'])} deciles", "")]
+
+    def evaluation_rows(self, frame, manifest, groups, model_cfg, seed, context=None):
+        return latest_labelled_rows(frame, self.target)
+
+    def deployed_metrics(self, rows, outputs) -> dict[str, float]:
+        return self._metrics(rows[self.target].to_numpy(float), outputs["prediction"].to_numpy())
+
+    def decide(self, rows, outputs, context=None):
+        return None
 
 
 ConfigStore.instance().store(

@@ -30,6 +30,7 @@ from typing import Any
 
 import duckdb
 import hydra
+import pandas as pd
 import pyarrow as pa
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -65,6 +66,8 @@ def build_from_config(
     cfg: DictConfig,
     register: Callable[[duckdb.DuckDBPyConnection], object],
     on_stage: Callable[[str], None] | None = None,
+    cutoffs: list | None = None,
+    with_labels: bool = True,
 ) -> FeatureTable:
     """Build ``cfg.features`` on tables that ``register`` puts into a fresh engine.
 
@@ -77,6 +80,9 @@ def build_from_config(
         ``lambda con: register_frames(con, tables)`` for in-memory frames.
     on_stage
         Called with the name of each stage as it starts.
+    cutoffs, with_labels
+        As for :func:`~socialcrm.features.build.build_features` (default: the
+        configured cutoffs, with labels).
     """
     fcfg = feature_config(cfg.features)
     eng = fcfg.engine
@@ -84,7 +90,15 @@ def build_from_config(
     try:
         register(con)
         scorer_fn = build_scorer_fn(cfg.listening) if "social_listening" in fcfg.groups else None
-        return build_features(con, fcfg, list(cfg.data.platforms), scorer_fn, on_stage=on_stage)
+        return build_features(
+            con,
+            fcfg,
+            list(cfg.data.platforms),
+            scorer_fn,
+            cutoffs=cutoffs,
+            with_labels=with_labels,
+            on_stage=on_stage,
+        )
     finally:
         con.close()
 
@@ -286,6 +300,53 @@ def run_features(
     if console is not None:
         _summary(ft, seconds, fcfg.output_dir, console)
     return ft
+
+
+def features_as_of(
+    cfg: DictConfig,
+    as_of: str | pd.Timestamp,
+    with_labels: bool = False,
+    console: Console | None = None,
+) -> FeatureTable:
+    """Point-in-time features of every customer active at ``as_of`` (one cutoff), built
+    by the same code and config as the training table, from ``data.interim_dir``.
+
+    What batch scoring and drift monitoring read. Nothing is written.
+
+    Parameters
+    ----------
+    as_of
+        The cutoff: features use only events strictly before it.
+    with_labels
+        Add the labels (only meaningful once the horizon after ``as_of`` is observed:
+        realised performance in monitoring).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the data set is not ingested.
+    """
+    cutoff = pd.Timestamp(as_of).normalize()
+    if not Path(cfg.data.interim_dir).is_dir():
+        raise FileNotFoundError(
+            f"{cfg.data.interim_dir} does not exist: ingest the data first (socialcrm ingest)"
+        )
+    with Progress(
+        SpinnerColumn(),
+        TextColumn(f"features as of {cutoff.date()}: {{task.description}}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=console is None,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+        return build_from_config(
+            cfg,
+            lambda con: register_folder(con, cfg.data.interim_dir),
+            on_stage=lambda s: progress.update(task, description=s),
+            cutoffs=[cutoff],
+            with_labels=with_labels,
+        )
 
 
 def write_feature_table(

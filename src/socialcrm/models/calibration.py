@@ -3,7 +3,9 @@
 The scoring model guards its own door: :meth:`ScoringModel.frame` checks every
 input against the feature contract (each feature column present, numeric
 columns numbers, no infinities) and raises :class:`ModelInputError`, whose
-message names the columns and the broken rules but never a row's values.
+message names the columns and the broken rules but never a row's values. The
+error is an ``MlflowException`` with code ``INVALID_PARAMETER_VALUE``, so the
+REST server (``mlflow models serve``) answers it with HTTP 400 and that message.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -37,11 +41,17 @@ RULES = {
 MAX_NAMED = 5
 
 
-class ModelInputError(ValueError):
+class ModelInputError(MlflowException, ValueError):
     """The input breaks the model's feature contract.
 
     The message names the broken rules and the columns (with how many rows break
     them), never a value, an identifier or the input frame.
+
+    A ``ValueError`` for callers in Python; an ``MlflowException`` with error code
+    ``INVALID_PARAMETER_VALUE`` for MLflow's scoring server, which then answers
+    HTTP 400 with the body ``{"error_code": "INVALID_PARAMETER_VALUE", "message":
+    ..., "problems": ..., "n_rows": ...}`` (any other exception gets a generic
+    message and the server's stack trace).
 
     Parameters
     ----------
@@ -55,7 +65,24 @@ class ModelInputError(ValueError):
     def __init__(self, problems: dict[str, dict[str, int]], n_rows: int):
         self.problems = problems
         self.n_rows = n_rows
-        super().__init__(input_error_message(problems, n_rows))
+        super().__init__(
+            input_error_message(problems, n_rows),
+            error_code=INVALID_PARAMETER_VALUE,
+            problems=problems,
+            n_rows=n_rows,
+        )
+
+    @property
+    def message(self) -> str:
+        """The short text (what ``str`` gives and the server's JSON body carries)."""
+        return input_error_message(self.problems, self.n_rows)
+
+    @message.setter
+    def message(self, value: str) -> None:
+        # Ignored on purpose: MLflow's scoring server rewrites the message of an
+        # MlflowException raised in predict to "Failed to predict data '<frame>'...",
+        # the frame's repr showing customer ids and feature values to the client.
+        pass
 
     def __reduce__(self):
         return type(self), (self.problems, self.n_rows)
@@ -73,7 +100,9 @@ def input_error_message(problems: dict[str, dict[str, int]], n_rows: int) -> str
         ]
         more = f" and {len(columns) - MAX_NAMED} more" if len(columns) > MAX_NAMED else ""
         parts.append(f"{rule} ({meaning}): {', '.join(named)}{more}")
-    return "model input rejected: " + "; ".join(parts) + ". Row values are not shown."
+    # the row count tells an empty request (no rows, hence no columns) from a wrong one
+    rows = f"{n_rows} row{'' if n_rows == 1 else 's'}"
+    return f"model input rejected ({rows}): " + "; ".join(parts) + ". Row values are not shown."
 
 
 def _not_numbers(values: pd.Series, numbers: pd.Series) -> int:
@@ -236,7 +265,6 @@ class ScoringModel(FeatureInput):
     calibrator: ProbabilityCalibrator | None = None
     threshold: float = 0.5
     info: dict = field(default_factory=dict)
-
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         Xf = self.frame(X)

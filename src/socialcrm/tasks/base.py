@@ -1,7 +1,8 @@
 """What every task shares: the data it learns from, fitting with calibration, results.
 
 A task (churn, CLV, next best offer) is a class with plain-value parameters
-built by ``hydra.utils.instantiate(cfg.task)`` that follows
+built by :func:`socialcrm.runner.build_task` (``hydra.utils.instantiate`` of
+``cfg.task`` without the run edge's keys) that follows
 :class:`socialcrm.tasks.protocol.Task`; its ``fit_evaluate`` takes the feature
 table, its manifest, the feature groups to use and a model config, and returns
 a :class:`TaskResult`: numbers, tables and plot functions, never drawn figures
@@ -144,6 +145,20 @@ def task_data(
     keys = [c for c in dict.fromkeys(keys) if c not in (*numeric, *categorical, target)]
     rows = frame.loc[frame[target].notna(), [*keys, *numeric, *categorical, target]]
     return TaskData(rows.reset_index(drop=True), numeric, categorical, target)
+
+
+def latest_labelled_rows(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The rows a deployed model is judged on: the test cutoff's labelled rows (the
+    latest cutoff whose horizon is observed), or every labelled row of a table
+    without a split (one customer table)."""
+    if target not in frame.columns:
+        raise ValueError(f"the feature table has no label column {target!r}")
+    rows = frame[frame[target].notna()]
+    if "split" in rows.columns:
+        rows = rows[rows["split"] == "test"]
+    if rows.empty:
+        raise ValueError(f"the feature table has no labelled test rows ({target})")
+    return rows.reset_index(drop=True)
 
 
 def fit_calibrated(

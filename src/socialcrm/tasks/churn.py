@@ -22,6 +22,7 @@ from socialcrm.evaluation.metrics import (
     classification_metrics,
     grade,
     lift_curve,
+    precision_recall_f1,
 )
 from socialcrm.evaluation.profit import best_cut, profit_curve
 from socialcrm.models.rules import RecencyRule
@@ -29,6 +30,7 @@ from socialcrm.tasks.base import (
     TaskData,
     TaskResult,
     fit_calibrated,
+    latest_labelled_rows,
     task_data,
 )
 from socialcrm.tasks.protocol import Headline
@@ -217,6 +219,44 @@ class ChurnTask:
         result = self._result(data, final, metrics, base, scored, None, rows, values)
         result.tables["cv_folds"] = folds.assign(fold=np.arange(1, len(folds) + 1))
         return result
+
+    # -- a deployed model ---------------------------------------------------------------
+    def evaluation_rows(
+        self,
+        frame: pd.DataFrame,
+        manifest: Sequence[Mapping[str, str]],
+        groups: Sequence[str],
+        model_cfg: Mapping[str, Any],
+        seed: int,
+        context: Mapping[str, pd.DataFrame] | None = None,
+    ) -> pd.DataFrame:
+        """The test cutoff's labelled rows (every row of a customer table)."""
+        return latest_labelled_rows(frame, self.target)
+
+    def deployed_metrics(self, rows: pd.DataFrame, outputs: pd.DataFrame) -> dict[str, float]:
+        """The test metrics of the training run, from the model's ``probability`` and its
+        ``decision`` (the threshold it carries); ranking metrics are NaN for one class."""
+        y = rows[self.target].astype(int).to_numpy()
+        p = outputs["probability"].to_numpy(float)
+        decision = outputs["decision"].to_numpy(bool)
+        if len(np.unique(y)) < 2:
+            m = {"roc_auc": np.nan, "pr_auc": np.nan, "positive_rate": float(np.mean(y))}
+            m["n"] = float(len(y))
+        else:
+            m = classification_metrics(y, p, 0.5)
+            del m["threshold"]
+        m["precision"], m["recall"], m["f1"] = precision_recall_f1(y, decision)
+        m["brier"] = float(np.mean((p - y) ** 2)) if len(y) else np.nan
+        return m
+
+    def decide(
+        self,
+        rows: pd.DataFrame,
+        outputs: pd.DataFrame,
+        context: Mapping[str, pd.DataFrame] | None = None,
+    ) -> pd.Series | None:
+        """Contact: the probability is at or above the model's threshold."""
+        return outputs["decision"].astype(bool).rename("decision")
 
     # -- reporting ------------------------------------------------------------------
     def summary_rows(self, result: TaskResult) -> list[tuple[str, str, str]]:

@@ -31,7 +31,7 @@ from socialcrm.explain.shap_values import synthetic_background
 from socialcrm.models.calibration import ScoringModel
 from socialcrm.models.factory import build_pipeline
 from socialcrm.models.value import commercial_clv
-from socialcrm.tasks.base import TaskResult, task_data
+from socialcrm.tasks.base import TaskResult, latest_labelled_rows, task_data
 from socialcrm.tasks.protocol import Headline
 from socialcrm.tasks.referral import missed_by_clv, referral_value
 from socialcrm.tasks.splits import cv_folds, mean_sd
@@ -249,6 +249,33 @@ class ClvTask:
         result.info["retention_rate"] = retention
         result.tables["cv_folds"] = pd.DataFrame(per_fold).assign(fold=np.arange(1, len(folds) + 1))
         return result
+
+    # -- a deployed model ---------------------------------------------------------------
+    def evaluation_rows(
+        self,
+        frame: pd.DataFrame,
+        manifest: Sequence[Mapping[str, str]],
+        groups: Sequence[str],
+        model_cfg: Mapping[str, Any],
+        seed: int,
+        context: Mapping[str, pd.DataFrame] | None = None,
+    ) -> pd.DataFrame:
+        """The test cutoff's labelled rows (every row of a customer table)."""
+        return latest_labelled_rows(frame, self.target)
+
+    def deployed_metrics(self, rows: pd.DataFrame, outputs: pd.DataFrame) -> dict[str, float]:
+        """The training run's test metrics of the model's ``prediction``."""
+        y = rows[self.target].astype(float).to_numpy()
+        return value_metrics(y, outputs["prediction"].to_numpy(float))
+
+    def decide(
+        self,
+        rows: pd.DataFrame,
+        outputs: pd.DataFrame,
+        context: Mapping[str, pd.DataFrame] | None = None,
+    ) -> pd.Series | None:
+        """None: a value is a number to act on, not a decision."""
+        return None
 
     def retention_rate(self, frame: pd.DataFrame) -> float:
         """Share of customers still active after a horizon, from the training cutoffs:

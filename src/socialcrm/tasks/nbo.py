@@ -250,28 +250,8 @@ class NboTask:
         """Build the contact rows from the feature table and ``context["offer_log"]``
         and ``context["offers"]``, then :meth:`evaluate_contacts`."""
         context = context or {}
-        for name in ("offer_log", "offers"):
-            if context.get(name) is None:
-                raise ConfigError(
-                    f"task=nbo needs the {name!r} table in the data set (data.tables.{name}); "
-                    "this data set has none"
-                )
-        numeric, categorical = select_columns(manifest, groups)
-        rows, counts = contact_rows(
-            context["offer_log"], frame, [*numeric, *categorical], self.tenure_column
-        )
-        catalog = OfferCatalog.from_table(context["offers"], self.no_offer_margin)
-        outcome = (
-            rows["response"].astype(float)
-            if self.reward == "response"
-            else rows["revenue"].astype(float)
-        )
-        contacts = rows.assign(
-            action=catalog.index(rows["offer_id"]),
-            outcome=outcome.to_numpy(),
-            split=period_split(
-                rows["timestamp"], self.test_days, self.valid_days, self.response_days
-            ),
+        contacts, numeric, categorical, catalog, counts = self._contacts(
+            frame, manifest, groups, context
         )
         result = self.evaluate_contacts(
             contacts,
@@ -284,6 +264,125 @@ class NboTask:
         )
         result.info["contacts"] = counts
         return result
+
+    def _catalog(self, context: Mapping[str, pd.DataFrame]) -> OfferCatalog:
+        if context.get("offers") is None:
+            raise ConfigError(
+                "task=nbo needs the 'offers' table in the data set (data.tables.offers); "
+                "this data set has none"
+            )
+        return OfferCatalog.from_table(context["offers"], self.no_offer_margin)
+
+    def _contacts(self, frame, manifest, groups, context: Mapping[str, pd.DataFrame]):
+        """The logged contacts with features at contact time, action index, outcome and
+        period; the feature columns, the catalog and the row counts."""
+        if context.get("offer_log") is None:
+            raise ConfigError(
+                "task=nbo needs the 'offer_log' table in the data set (data.tables.offer_log); "
+                "this data set has none"
+            )
+        catalog = self._catalog(context)
+        numeric, categorical = select_columns(manifest, groups)
+        rows, counts = contact_rows(
+            context["offer_log"], frame, [*numeric, *categorical], self.tenure_column
+        )
+        outcome = (
+            rows["response"].astype(float)
+            if self.reward == "response"
+            else rows["revenue"].astype(float)
+        )
+        contacts = rows.assign(
+            action=catalog.index(rows["offer_id"]),
+            outcome=outcome.to_numpy(),
+            split=period_split(
+                rows["timestamp"], self.test_days, self.valid_days, self.response_days
+            ),
+        )
+        return contacts, numeric, categorical, catalog, counts
+
+    # -- a deployed model -------------------------------------------------------------
+
+    def evaluation_rows(
+        self,
+        frame: pd.DataFrame,
+        manifest: Sequence[Mapping[str, str]],
+        groups: Sequence[str],
+        model_cfg: Mapping[str, Any],
+        seed: int,
+        context: Mapping[str, pd.DataFrame] | None = None,
+    ) -> pd.DataFrame:
+        """The test period's contacts: features at contact time, the logged ``action``,
+        ``propensity`` and ``reward``, and the cross-fitted reward estimates ``q_<k>``
+        of every action (``model_cfg``, as in :meth:`fit_evaluate`): what the DR value
+        of any policy on them needs. Keeps the catalog for :meth:`deployed_metrics`."""
+        contacts, numeric, categorical, catalog, _ = self._contacts(
+            frame, manifest, groups, context or {}
+        )
+        test = contacts[contacts["split"] == "test"].reset_index(drop=True)
+        if test.empty:
+            raise ValueError("the test period has no contacts (task.test_days)")
+        test = test.assign(
+            reward=to_reward(
+                test["outcome"].to_numpy(float), test["action"].to_numpy(int), catalog, self.reward
+            )
+        )
+        q = self._ope_rewards(test, numeric, categorical, catalog, model_cfg, seed)
+        keep = ["customer_id", "timestamp", *numeric, *categorical]
+        out = test[[*keep, "action", "propensity", "reward"]].copy()
+        for k in range(q.shape[1]):
+            out[f"q_{k}"] = q[:, k]
+        self.catalog_ = catalog
+        return out
+
+    def _policy(self, outputs: pd.DataFrame, catalog: OfferCatalog) -> np.ndarray:
+        """The action index per row under the campaign's constraints, from the model's
+        expected rewards (NaN: not eligible)."""
+        cols = [f"expected_{self.reward}_{a}" for a in catalog.actions]
+        missing = [c for c in cols if c not in outputs.columns]
+        if missing:
+            raise ValueError(
+                f"the model's outputs lack {missing}: it was trained for another reward "
+                "or offer catalog"
+            )
+        expected = outputs[cols].to_numpy(float)
+        ok = ~np.isnan(expected)
+        return self._assign(np.where(ok, expected, 0.0), ok, catalog)
+
+    def deployed_metrics(self, rows: pd.DataFrame, outputs: pd.DataFrame) -> dict[str, float]:
+        """The DR value of the model's policy (under the campaign's constraints) on the
+        contacts, its gain over the logging policy and the share offered."""
+        catalog = getattr(self, "catalog_", None)
+        if catalog is None:
+            raise ValueError("deployed_metrics needs the rows of evaluation_rows first")
+        assignment = self._policy(outputs, catalog)
+        K = len(catalog.actions)
+        reward = rows["reward"].to_numpy(float)
+        terms = ope.DoublyRobust(clip=self.ope.get("clip")).round_rewards(
+            reward=reward,
+            action=rows["action"].to_numpy(int),
+            pscore=rows["propensity"].to_numpy(float),
+            action_dist=pol.one_hot(assignment, K),
+            estimated_rewards=rows[[f"q_{k}" for k in range(K)]].to_numpy(float),
+        )
+        return {
+            "policy_value": float(terms.mean()),
+            "gain_vs_logging": float((terms - reward).mean()),
+            "logging_value": float(reward.mean()),
+            "offer_share": float((assignment != catalog.none_index).mean()),
+            "n": float(len(rows)),
+        }
+
+    def decide(
+        self,
+        rows: pd.DataFrame,
+        outputs: pd.DataFrame,
+        context: Mapping[str, pd.DataFrame] | None = None,
+    ) -> pd.Series | None:
+        """The action of each row under the campaign's budget, capacity and channel
+        limits (``context["offers"]``: the catalog), solved over the whole batch."""
+        catalog = self._catalog(context or {})
+        actions = np.asarray(catalog.actions, dtype=object)[self._policy(outputs, catalog)]
+        return pd.Series(actions, index=outputs.index, name="decision")
 
     def summary_rows(self, result: TaskResult) -> list[tuple[str, str, str]]:
         m = result.metrics

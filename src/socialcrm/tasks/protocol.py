@@ -1,9 +1,11 @@
 """What every task provides: the contract the run edge, tuning, the CLI and the DVC
 outputs depend on (and nothing else of a task).
 
-A task is a class built from its config by ``hydra.utils.instantiate(cfg.task)``
-(plain-value parameters). The shared layer reads only what :class:`Task`
-declares, so a new task is one module and one ``conf/task/<name>.yaml``:
+A task is a class built from its config by :func:`socialcrm.runner.build_task`
+(``hydra.utils.instantiate`` of ``cfg.task`` without the keys the run edge reads,
+such as the promotion gate's ``gate``) with plain-value parameters. The shared
+layer reads only what :class:`Task` declares, so a new task is one module and one
+``conf/task/<name>.yaml``:
 
 - identity: ``name`` (the MLflow experiment and ``socialcrm-<name>`` model),
   ``question`` (what the task answers: the experiment's and runs' description),
@@ -16,6 +18,11 @@ declares, so a new task is one module and one ``conf/task/<name>.yaml``:
   feature set is not used);
 - ``fit_evaluate``: fit, evaluate against the task's baseline, grade, business
   views, explanations; returns a :class:`~socialcrm.tasks.base.TaskResult`;
+- judging a deployed model (the promotion gate, model cards, monitoring):
+  ``evaluation_rows`` (the labelled rows of the latest cutoff, with whatever the
+  metrics need) and ``deployed_metrics`` (the task's metrics of a logged model's
+  outputs on those rows); ``decide`` (the decision per row from the outputs of a
+  whole batch: a campaign's budget binds across rows);
 - reporting: ``headline`` (summary metrics), ``summary_rows`` (business views as
   text), ``dvc_tables`` (result tables DVC plots);
 - explanations, which the run edge computes with SHAP on the result's
@@ -83,6 +90,37 @@ class Task(Protocol):
         """Business views for the run summary: ``(label, value, note)`` rows."""
         ...
 
+    def evaluation_rows(
+        self,
+        frame: pd.DataFrame,
+        manifest: Sequence[Mapping[str, str]],
+        groups: Sequence[str],
+        model_cfg: Mapping[str, Any],
+        seed: int,
+        context: Mapping[str, pd.DataFrame] | None = None,
+    ) -> pd.DataFrame:
+        """The rows every candidate model is judged on: the latest labelled cutoff's
+        (keys, feature columns, target, and what :meth:`deployed_metrics` needs)."""
+        ...
+
+    def deployed_metrics(self, rows: pd.DataFrame, outputs: pd.DataFrame) -> dict[str, float]:
+        """The task's metrics of a deployed model's ``outputs`` (what its pyfunc returns,
+        row for row) on ``rows`` (from :meth:`evaluation_rows`, or a slice of them)."""
+        ...
+
+    def decide(
+        self,
+        rows: pd.DataFrame,
+        outputs: pd.DataFrame,
+        context: Mapping[str, pd.DataFrame] | None = None,
+    ) -> pd.Series | None:
+        """The decision per row from a batch's outputs (None: the task makes none);
+        ``context`` as for :meth:`fit_evaluate`."""
+        ...
+
+
+METHODS = ("fit_evaluate", "summary_rows", "evaluation_rows", "deployed_metrics", "decide")
+
 
 def check_task(task: object) -> Task:
     """``task`` if it provides everything :class:`Task` declares.
@@ -92,11 +130,7 @@ def check_task(task: object) -> Task:
     TypeError
         Naming the attributes or methods it lacks.
     """
-    missing = [
-        name
-        for name in (*Task.__annotations__, "fit_evaluate", "summary_rows")
-        if not hasattr(task, name)
-    ]
+    missing = [name for name in (*Task.__annotations__, *METHODS) if not hasattr(task, name)]
     if missing:
         raise TypeError(
             f"{type(task).__name__} is not a task: it lacks {', '.join(missing)} "

@@ -11,11 +11,13 @@ The model guards its own door: a missing feature column, text in a numeric
 column or an infinity raises
 :class:`~socialcrm.models.calibration.ModelInputError`, whose short message
 names the columns and the rule broken (``missing_column``, ``not_numeric``,
-``non_finite``) and never a value. MLflow enforces a signature's input schema
-before the model sees the frame, and its failure message prints the frame
-(customer ids included); so the signature lists every feature column as
-optional and of type ``Any`` (MLflow then only drops unknown columns), and the
-column types and rules travel in the model's metadata as ``input_contract``.
+``non_finite``) and never a value; behind ``mlflow models serve`` (``make
+serve``) it is an HTTP 400 with that message and the ``problems`` in its JSON
+body. MLflow enforces a signature's input schema before the model sees the
+frame, and its failure message prints the frame (customer ids included); so the
+signature lists every feature column as optional and of type ``Any`` (MLflow
+then only drops unknown columns), and the column types and rules travel in the
+model's metadata as ``input_contract``.
 """
 
 from __future__ import annotations

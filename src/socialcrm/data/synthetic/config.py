@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 
@@ -131,6 +132,21 @@ class OfferConfig:
 
 
 @dataclass
+class DriftConfig:
+    """A change of the world from ``start`` on (``start: null``: none), for monitoring."""
+
+    start: str | None = MISSING
+    ticket_rate_factor: float = MISSING
+    spend_factor: float = MISSING
+    platform: str | None = MISSING
+    platform_growth: float = MISSING
+
+    @property
+    def on(self) -> bool:
+        return self.start is not None
+
+
+@dataclass
 class GeneratorConfig:
     seed: int = MISSING
     n_customers: int = MISSING
@@ -145,6 +161,7 @@ class GeneratorConfig:
     social: SocialConfig = field(default_factory=SocialConfig)
     churn: ChurnConfig = field(default_factory=ChurnConfig)
     offers: OfferConfig = field(default_factory=OfferConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
 
 
 def generator_config(node: DictConfig | dict) -> GeneratorConfig:
@@ -193,5 +210,32 @@ def _check(cfg: GeneratorConfig) -> None:
         problems.append("population.consent_share must be in [0, 1]")
     if cfg.offers.response_window_days >= 28:
         problems.append("offers.response_window_days must be under 28 (one month)")
+    problems += _drift_problems(cfg)
     if problems:
         raise ValueError("invalid synthetic generator config:\n  " + "\n  ".join(problems))
+
+
+def _drift_problems(cfg: GeneratorConfig) -> list[str]:
+    d = cfg.drift
+    problems = []
+    if d.ticket_rate_factor <= 0 or d.spend_factor <= 0:
+        problems.append("drift.ticket_rate_factor and drift.spend_factor must be positive")
+    if not 0 <= d.platform_growth <= 1:
+        problems.append(f"drift.platform_growth must be in [0, 1], got {d.platform_growth}")
+    if d.platform is not None and d.platform not in cfg.platforms:
+        problems.append(
+            f"drift.platform must be one of {sorted(cfg.platforms)}, got {d.platform!r}"
+        )
+    if d.platform_growth > 0 and d.platform is None:
+        problems.append("drift.platform_growth needs drift.platform")
+    if d.start is not None:
+        try:
+            start = np.datetime64(d.start, "D")
+        except ValueError:
+            problems.append(f"drift.start must be a date (YYYY-MM-DD), got {d.start!r}")
+        else:
+            first = np.datetime64(cfg.start_date, "D")
+            end = (np.datetime64(cfg.start_date, "M") + cfg.months).astype("datetime64[D]")
+            if not first < start < end:
+                problems.append(f"drift.start must fall inside the history ({first} .. {end})")
+    return problems

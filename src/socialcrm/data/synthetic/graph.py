@@ -125,6 +125,48 @@ def build_accounts(
     )
 
 
+def drift_accounts(
+    pop: Population,
+    accounts: Accounts,
+    cfg: GeneratorConfig,
+    start_day: float,
+    total_days: float,
+    rng: np.random.Generator,
+) -> Accounts:
+    """``accounts`` with the accounts that ``drift.platform`` gains from ``start_day`` on
+    appended (the same object when the drift adds none).
+
+    A share ``drift.platform_growth`` of the customers without an account on the
+    platform open one at a uniform time between ``start_day`` and the end of the
+    history. The new accounts come last, so the rows of ``accounts`` keep their
+    positions; they are quiet (no posts, no ties observed), so everything else
+    the world holds is unchanged. ``rng``: a stream of its own.
+    """
+    d = cfg.drift
+    if not d.on or d.platform is None or d.platform_growth <= 0:
+        return accounts
+    k = pop.platforms.index(d.platform)
+    n = pop.n_customers
+    without = np.flatnonzero(accounts.index[:n, k] < 0)
+    person = without[rng.random(len(without)) < d.platform_growth].astype(np.int32)
+    m = len(person)
+    followers = np.floor(rng.lognormal(4.6 + pop.social[person], 1.3, size=m)).astype(np.int64)
+    created = np.floor(rng.uniform(start_day, total_days, size=m))
+    value = np.log(pop.mean_spend * pop.purchase_rate)
+    value_z = (value[person] - value.mean()) / (value.std() + 1e-12)
+    follows = rng.random(m) < sigmoid(-0.6 + 0.5 * value_z + 0.7 * pop.social[person])
+    index = accounts.index.copy()
+    index[person, k] = len(accounts) + np.arange(m, dtype=np.int32)
+    return Accounts(
+        person=np.r_[accounts.person, person],
+        platform=np.r_[accounts.platform, np.full(m, k, dtype=np.int8)],
+        followers=np.r_[accounts.followers, followers],
+        created_day=np.r_[accounts.created_day, created],
+        follows_brand=np.r_[accounts.follows_brand, follows],
+        index=index,
+    )
+
+
 @dataclass
 class Edges:
     src: np.ndarray  # account rows

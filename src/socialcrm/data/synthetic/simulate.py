@@ -22,6 +22,12 @@ Each month, for every active customer:
    purchase with a probability that depends on the customer's traits
    (heterogeneous effects); the logged response is any purchase within the
    response window.
+
+With ``drift.start`` set, months starting on or after it change: tickets arrive
+``ticket_rate_factor`` times as often and purchases cost ``spend_factor`` times
+as much (:func:`drift_months`); the other draws are the same as without drift,
+so the months before it are identical. Accounts a platform gains are added by
+:func:`socialcrm.data.synthetic.graph.drift_accounts`.
 """
 
 from __future__ import annotations
@@ -151,6 +157,14 @@ def offer_matrices(catalog: list[OfferSpec], plans: list[str]) -> dict[str, np.n
     }
 
 
+def drift_months(start: str | None, cal: Calendar) -> np.ndarray:
+    """Per month, whether it drifts: it starts on or after ``start`` (all False when None)."""
+    if start is None:
+        return np.zeros(cal.months, dtype=bool)
+    start_day = float((np.datetime64(start, "D") - cal.start).astype(np.int64))
+    return cal.month_start[:-1] >= start_day
+
+
 def _z(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (x.std() + 1e-9)
 
@@ -173,6 +187,7 @@ def simulate(
     window = float(off.response_window_days)
     offers = offer_matrices(off.catalog, pop.plans)
     n_offers = len(off.catalog)
+    drifting = drift_months(cfg.drift.start, cal)
 
     sat = pop.satisfaction[:n]
     price = pop.price_sensitivity[:n]
@@ -255,6 +270,10 @@ def simulate(
         # (tickets stop when the relationship ends; posts may go on to the month end)
         rel_end = np.minimum(t1, churn_day[idx])
         rate = sup.ticket_rate * np.exp(sup.dissatisfaction_effect * (-dev[idx]) - 0.3 * sat[idx])
+        if drifting[m]:
+            rate = rate * cfg.drift.ticket_rate_factor
+        # multiplied only in drifting months: the undrifted world keeps its exact floats
+        spend_m = spend * cfg.drift.spend_factor if drifting[m] else spend
         k = rng.poisson(rate * (rel_end - a_start) / dm)
         tc = np.repeat(idx, k)
         ts = np.repeat(a_start, k) + rng.random(len(tc)) * np.repeat(rel_end - a_start, k)
@@ -320,7 +339,7 @@ def simulate(
             base_hazard=(hazard / np.exp(peer)).astype(np.float32),
             churn_probability=p_churn.astype(np.float32),
             exposure=exposure.astype(np.int16),
-            expected_spend=(lam_t * spend[idx]).astype(np.float32),
+            expected_spend=(lam_t * spend_m[idx]).astype(np.float32),
             purchase_rate=lam_t.astype(np.float32),
         )
 
@@ -331,7 +350,7 @@ def simulate(
         xc = np.repeat(idx, kt)
         x_start = np.repeat(a_start, kt)
         xday = x_start + rng.random(len(xc)) * np.repeat(length, kt)
-        xamt = np.round(rng.gamma(pur.spend_p, spend[xc] / pur.spend_p), 2)
+        xamt = np.round(rng.gamma(pur.spend_p, spend_m[xc] / pur.spend_p), 2)
         xcat = _category(pop.favourite_category[xc], rng)
         xch = np.where(
             rng.random(len(xc)) < 0.6,
@@ -381,7 +400,7 @@ def simulate(
                     cday,
                     idx,
                     lam_t,
-                    spend,
+                    spend_m,
                     pop.mean_spend,
                     offers["value"],
                     np.minimum(t1, churn_day[cand]),

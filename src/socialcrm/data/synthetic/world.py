@@ -25,6 +25,7 @@ from socialcrm.data.synthetic.graph import (
     assign_referrals,
     build_accounts,
     customer_adjacency,
+    drift_accounts,
     observed_edges,
     person_ties,
 )
@@ -39,6 +40,7 @@ from socialcrm.data.synthetic.simulate import (
     Calendar,
     History,
     calendar,
+    drift_months,
     latent_posts,
     simulate,
 )
@@ -46,7 +48,18 @@ from socialcrm.data.synthetic.text import NEGATIVE, TOPICS, compose_posts
 
 EDGE_TYPES = ["follow", "mention", "reply"]
 SENTIMENTS = {-1: "negative", 0: "neutral", 1: "positive"}
-STREAMS = ["population", "accounts", "ties", "edges", "simulate", "latent", "referrals", "text"]
+# New streams go last: spawned children keep their seeds, so the others stay the same.
+STREAMS = [
+    "population",
+    "accounts",
+    "ties",
+    "edges",
+    "simulate",
+    "latent",
+    "referrals",
+    "text",
+    "drift",
+]
 
 
 CHUNK = 2_000_000  # rows per chunk of the large tables (bounds peak memory)
@@ -141,8 +154,13 @@ def generate_tables(
         progress.advance(stage)
 
     n = pop.n_customers
+    # the accounts listed: those of the history plus any a platform gains by drift
+    # (appended, so account rows of posts and edges index both alike)
+    drifting = drift_months(cfg.drift.start, cal)
+    drift_day = cal.month_start[np.argmax(drifting)] if drifting.any() else total_days
+    listed = drift_accounts(pop, accounts, cfg, drift_day, total_days, rng["drift"])
     customer_id = ids("C", n)
-    account_id = ids("A", len(accounts))
+    account_id = ids("A", len(listed))
     person_id = ids("U", pop.n_persons)
     offer_ids = pa.array([o.offer_id for o in cfg.offers.catalog], type=pa.string())
     churned = np.isfinite(hist.churn_day)
@@ -281,24 +299,24 @@ def generate_tables(
     )
 
     # --- social accounts and edges --------------------------------------
-    is_cust = accounts.person < n
+    is_cust = listed.person < n
     handles = [
         f"user{p + 1}_{pop.platforms[k]}"
-        for p, k in zip(accounts.person.tolist(), accounts.platform.tolist(), strict=True)
+        for p, k in zip(listed.person.tolist(), listed.platform.tolist(), strict=True)
     ]
     yield (
         "social_accounts",
         pa.table(
             {
                 "account_id": account_id,
-                "platform": _labels(pop.platforms, accounts.platform),
-                "customer_id": _take_nullable(customer_id, np.where(is_cust, accounts.person, -1)),
+                "platform": _labels(pop.platforms, listed.platform),
+                "customer_id": _take_nullable(customer_id, np.where(is_cust, listed.person, -1)),
                 "handle_hash": pa.array(
                     hash_identifiers(handles, "handle", salt), type=pa.string()
                 ),
-                "followers": pa.array(accounts.followers),
-                "created_at": clock(accounts.created_day),
-                "follows_brand": pa.array(accounts.follows_brand),
+                "followers": pa.array(listed.followers),
+                "created_at": clock(listed.created_day),
+                "follows_brand": pa.array(listed.follows_brand),
             }
         ),
     )
@@ -374,7 +392,7 @@ def generate_tables(
 
     # --- ground truth --------------------------------------------------------
     keys = _Keys(customer_id, account_id, person_id, offer_ids, log_id)
-    yield from _truth_tables(pop, accounts, ties, hist, cal, clock, keys, lg, ps)
+    yield from _truth_tables(pop, listed, ties, hist, cal, clock, keys, lg, ps)
     if progress is not None and stage is not None:
         progress.advance(stage)
 
