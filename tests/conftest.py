@@ -59,3 +59,42 @@ def world_no_contagion(tmp_path_factory) -> World:
     return make_world(
         tmp_path_factory, ["data.generator.churn.contagion.enabled=false"], "no_contagion"
     )
+
+
+class QuickWorld:
+    """The quick preset's world, ingested, with its feature table built: the production
+    tests (promotion, serving, scoring, model cards) train on it, each module in its own
+    MLflow store (:meth:`overrides`)."""
+
+    #: distinctive, so that tests can show it is written nowhere
+    salt = "quick-test-salt-5e1f9a"
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def overrides(self, store: Path, *extra: str) -> list[str]:
+        """Config overrides for this world with the MLflow store in ``store``."""
+        return [
+            "experiment=quick",
+            f"paths.root_dir={self.root}",
+            f"data.salt={self.salt}",
+            f"tracking.tracking_uri=sqlite:///{store}/mlflow.db",
+            f"tracking.artifact_root={store}/artifacts",
+            *extra,
+        ]
+
+
+@pytest.fixture(scope="session")
+def quick_world(tmp_path_factory) -> QuickWorld:
+    """Generated, ingested and featurised once per worker (tests that use it share the
+    ``production`` xdist group, so once per run)."""
+    from socialcrm.data import load
+    from socialcrm.data.generate import run_generate
+    from socialcrm.features.run import ensure_features
+
+    world = QuickWorld(tmp_path_factory.mktemp("quick_world"))
+    cfg = compose(world.overrides(tmp_path_factory.mktemp("quick_store")))
+    run_generate(cfg)
+    load.ingest(load.DataSource.from_config(cfg.data))
+    ensure_features(cfg)
+    return world

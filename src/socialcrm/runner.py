@@ -524,6 +524,7 @@ def publish_card(
         groups=prepared.groups,
         consent=consent_flags(cfg),
         seed=int(cfg.seed),
+        n_boot=int(cfg.train.get("card_bootstrap", 200)),
     )
     mlflow.log_text(card.to_json(), "model_card/model_card.json")
     mlflow.log_text(card.to_markdown(), "model_card/model_card.md")
@@ -565,10 +566,31 @@ def version_tags(cfg: DictConfig, task: Task, result: TaskResult) -> dict[str, s
     return tags
 
 
-def write_dvc_outputs(result: TaskResult, task: Task, out_dir: Path) -> None:
+def deployed_model(
+    name: str, version: str | None, model_uri: str, decision: Any = None
+) -> dict[str, Any]:
+    """Which model a pipeline stage after training should use (``model.json``): the
+    champion when there is one after the gate, else the run's own logged model."""
+    champion = None
+    if decision is not None and (decision.promoted or decision.champion is not None):
+        champion = f"models:/{name}@{decision.champion.alias if decision.champion else 'champion'}"
+    return {
+        "model_uri": model_uri,
+        "registered": f"models:/{name}/{version}" if version else None,
+        "gate": decision.verdict if decision is not None else "not run",
+        "champion": champion,
+    }
+
+
+def write_dvc_outputs(
+    result: TaskResult, task: Task, out_dir: Path, model: Mapping[str, Any] | None = None
+) -> None:
     """Metrics (JSON) and the task's ``dvc_tables`` (CSV) where ``dvc metrics show`` /
-    ``dvc plots show`` read them."""
+    ``dvc plots show`` read them; ``model.json`` (:func:`deployed_model`) for the
+    stages after training (DVC's ``score``)."""
     with atomic_dir(out_dir / task.name) as tmp:
+        if model is not None:
+            (tmp / "model.json").write_text(json.dumps(dict(model), indent=2) + "\n")
         metrics = {
             "model": {k: v for k, v in result.metrics.items() if not k.startswith("valid_")},
             "baseline": result.baseline_metrics,
@@ -642,12 +664,13 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
             prepared, result, name if should_register(cfg) else None, cfg.train.alias
         )
         run_id = active.info.run_id
-    write_dvc_outputs(result, task, Path(cfg.train.outputs_dir))
     decision = None
     if version and promote_after_training(cfg):
         from socialcrm.tracking.promote import promote
 
         decision = promote(cfg, console, prepared=prepared)
+    deployed = deployed_model(name, version, model_uri, decision)
+    write_dvc_outputs(result, task, Path(cfg.train.outputs_dir), deployed)
     outcome = TrainOutcome(
         task=task.name,
         model=str(cfg.model.name),

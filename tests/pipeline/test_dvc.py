@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from socialcrm.config import COMPOSED_KEYS, load_params
@@ -30,6 +31,7 @@ STAGES = (
     "train_clv",
     "train_churn",
     "train_nbo",
+    "score",
     "report",
 )
 # The quick preset (data=synthetic_small, cutoffs every 3 months) without SHAP.
@@ -152,9 +154,14 @@ def test_dvc_pipeline_runs_once_then_only_what_changed(tmp_path):
         *(f"reports/train/synthetic_small/churn/{f}" for f in ("metrics.json", "lift.csv")),
         *(f"reports/train/synthetic_small/clv/{f}" for f in ("metrics.json", "deciles.csv")),
         *(f"reports/train/synthetic_small/nbo/{f}" for f in ("metrics.json", "policy_dr.csv")),
+        "reports/train/synthetic_small/churn/model.json",
+        "reports/score/synthetic_small/churn/summary.json",
         "mlruns/mlflow.db",
     ):
         assert (repo / out).exists(), out
+    # the score stage scored every active customer with the model train_churn names
+    scores = list((repo / "data/scores/synthetic_small/pipeline").glob("churn-*.parquet"))
+    assert len(scores) == 1 and pd.read_parquet(scores[0])["probability"].between(0, 1).all()
 
     metrics = json.loads(_run([dvc, "metrics", "show", "--json"], repo, env))
     churn = next(iter(metrics.values()))["data"]["reports/train/synthetic_small/churn/metrics.json"]
@@ -192,8 +199,9 @@ def test_dvc_pipeline_runs_once_then_only_what_changed(tmp_path):
     # training stage: they all declare `model`; the third run of the whole training is
     # left out to keep the suite short)
     third = _run([dvc, "exp", "run", *QUICK, "-S", "task.calibration=sigmoid"], repo, env)
-    assert _ran(third) == {"train_churn"}, third[-4000:]
-    assert _skipped(third) == set(STAGES) - {"train_churn"}
+    # (and the scores: model.json names the new model)
+    assert _ran(third) == {"train_churn", "score"}, third[-4000:]
+    assert _skipped(third) == set(STAGES) - {"train_churn", "score"}
     assert "calibration: sigmoid" in (repo / "params.yaml").read_text()
 
     # Experiments carry their params and metrics (params.yaml and dvc.lock are in git).

@@ -17,7 +17,7 @@ from scipy import stats
 
 from socialcrm.reports import model_card as mc
 
-pytestmark = pytest.mark.xdist_group("card")
+pytestmark = pytest.mark.xdist_group("production")
 
 
 def mean_of_x(rows: pd.DataFrame, outputs: pd.DataFrame) -> dict[str, float]:
@@ -192,24 +192,16 @@ def test_privacy_problems_find_ids_and_secrets_but_not_counts():
 
 
 @pytest.fixture(scope="module")
-def churn_fit(tmp_path_factory):
+def churn_fit(quick_world, tmp_path_factory):
     from socialcrm import runner
     from socialcrm.config import compose
-    from socialcrm.data import load
-    from socialcrm.data.generate import run_generate
     from socialcrm.explain.shap_values import global_importance, group_importance
 
-    root = tmp_path_factory.mktemp("card_root")
     cfg = compose(
-        [
-            "experiment=quick",
-            "features=crm_social",
-            f"paths.root_dir={root}",
-            "task.explain=false",
-        ]
+        quick_world.overrides(
+            tmp_path_factory.mktemp("card_store"), "features=crm_social", "task.explain=false"
+        )
     )
-    run_generate(cfg)
-    load.ingest(load.DataSource.from_config(cfg.data))
     prepared = runner.prepare(cfg)
     result, _ = runner.fit(prepared)
     task = prepared.task

@@ -17,8 +17,6 @@ from typer.testing import CliRunner
 
 from socialcrm.cli import app
 from socialcrm.config import compose
-from socialcrm.data import load
-from socialcrm.data.generate import run_generate
 from socialcrm.data.privacy import hash_identifiers
 from socialcrm.errors import ConfigError, UserError
 from socialcrm.features.run import features_as_of
@@ -32,43 +30,39 @@ from socialcrm.scoring.run import (
     write_scores,
 )
 
-pytestmark = pytest.mark.xdist_group("scoring")
+pytestmark = pytest.mark.xdist_group("production")
+SALT = "quick-test-salt-5e1f9a"  # the shared quick world's (checked in the fixture)
 
-SALT = "scoring-test-salt-5e1f9a"
 REASONS = [f"{d}_{j}" for d in ("raising", "lowering") for j in (1, 2, 3)]
 
 
-def _overrides(root, *extra: str) -> list[str]:
-    return [
-        "experiment=quick",
-        f"paths.root_dir={root}",
-        f"data.salt={SALT}",
-        "train.register=true",
-        "task.explain=false",
-        *extra,
-    ]
+def _overrides(world, *extra: str) -> list[str]:
+    """The shared quick world with this module's MLflow store."""
+    return world["quick"].overrides(
+        world["store"], "train.register=true", "task.explain=false", *extra
+    )
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(quick_world, tmp_path_factory):
     """Churn trained on all features (v1 = champion), churn on crm features only
-    (another registered name) and next-best-offer, all in one temporary root; then the
-    churn scores with the defaults (as_of from the data, key hash, 3 reasons) in
-    chunks of 300 rows."""
-    root = tmp_path_factory.mktemp("score_root")
-    cfg = compose(_overrides(root))
-    run_generate(cfg)
-    load.ingest(load.DataSource.from_config(cfg.data))
+    (another registered name) and next-best-offer, in one MLflow store on the shared
+    quick world; then the churn scores with the defaults (as_of from the data, key
+    hash, 3 reasons) in chunks of 300 rows."""
+    assert quick_world.salt == SALT
+    here = {"quick": quick_world, "store": tmp_path_factory.mktemp("score_store")}
+    root = quick_world.root
+    cfg = compose(_overrides(here))
     churn = train(cfg)
     mlflow.MlflowClient().set_registered_model_alias("socialcrm-churn", "champion", churn.version)
-    train(compose(_overrides(root, "features=crm", "train.registered_model=socialcrm-churn-crm")))
-    nbo = train(compose(_overrides(root, "task=nbo")))
+    train(compose(_overrides(here, "features=crm", "train.registered_model=socialcrm-churn-crm")))
+    nbo = train(compose(_overrides(here, "task=nbo")))
     mlflow.MlflowClient().set_registered_model_alias("socialcrm-nbo", "champion", nbo.version)
-    scfg = compose(_overrides(root, "score.chunk_rows=300"))
+    scfg = compose(_overrides(here, "score.chunk_rows=300"))
     path = run_score(scfg)
     as_of = batch.month_start_after(last_transaction(cfg.data.interim_dir))
     features = features_as_of(cfg, as_of)
-    return {"root": root, "cfg": scfg, "path": path, "as_of": as_of, "features": features}
+    return here | {"root": root, "cfg": scfg, "path": path, "as_of": as_of, "features": features}
 
 
 def _ref(cfg):
@@ -157,7 +151,7 @@ def test_raw_ids_on_request_and_no_reasons_with_zero(world):
     root = world["root"]
     cfg = compose(
         [
-            *_overrides(root, "score.key=id", "score.top_reasons=0", "score.log_to_mlflow=false"),
+            *_overrides(world, "score.key=id", "score.top_reasons=0", "score.log_to_mlflow=false"),
             f"score.output_dir={root}/ids",
             f"score.as_of={world['as_of']:%Y-%m-%d}",
         ]
@@ -237,10 +231,9 @@ def test_a_model_of_another_feature_set_is_refused(world):
 
 
 def test_the_cli_refuses_a_missing_alias_without_a_traceback(world):
-    root = world["root"]
     result = CliRunner().invoke(
         app,
-        ["score", *_overrides(root), "score.model=models:/socialcrm-churn@nosuchalias"],
+        ["score", *_overrides(world), "score.model=models:/socialcrm-churn@nosuchalias"],
         env={"COLUMNS": "200"},
     )
     assert result.exit_code == 2, result.output
@@ -254,7 +247,7 @@ def test_a_budget_caps_the_share_of_customers_offered(world):
     root = world["root"]
     cfg = compose(
         [
-            *_overrides(root, "task=nbo", "task.budget.share=0.2", "score.log_to_mlflow=false"),
+            *_overrides(world, "task=nbo", "task.budget.share=0.2", "score.log_to_mlflow=false"),
             f"score.as_of={world['as_of']:%Y-%m-%d}",
             "score.top_reasons=0",
         ]

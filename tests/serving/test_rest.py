@@ -25,11 +25,9 @@ import pytest
 import requests
 
 from socialcrm.config import compose
-from socialcrm.data import load
-from socialcrm.data.generate import run_generate
 from socialcrm.runner import feature_table_path, train
 
-pytestmark = pytest.mark.xdist_group("serving")
+pytestmark = pytest.mark.xdist_group("production")
 
 NAME = "socialcrm-churn"
 MODEL_URI = f"models:/{NAME}@champion"
@@ -50,20 +48,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(quick_world, tmp_path_factory):
     """A churn model trained on the quick preset, registered and aliased ``champion``."""
-    root = tmp_path_factory.mktemp("serve_root")
+    root = quick_world.root
     cfg = compose(
-        [
-            "experiment=quick",
-            f"paths.root_dir={root}",
-            "train.register=true",
-            "task.explain=false",
-        ]
+        quick_world.overrides(
+            tmp_path_factory.mktemp("serve_store"), "train.register=true", "task.explain=false"
+        )
     )
     previous = mlflow.get_tracking_uri()
-    run_generate(cfg)
-    load.ingest(load.DataSource.from_config(cfg.data))
     outcome = train(cfg)
     uri = str(cfg.tracking.tracking_uri)
     mlflow.set_tracking_uri(uri)

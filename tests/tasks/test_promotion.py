@@ -17,33 +17,27 @@ import pandas as pd
 import pytest
 
 from socialcrm.config import compose
-from socialcrm.data import load
-from socialcrm.data.generate import run_generate
 from socialcrm.runner import feature_table_path, train
 from socialcrm.tracking.promote import content_sha256, gate_rules, promote, schema_problems
 
-pytestmark = pytest.mark.xdist_group("promotion")
+pytestmark = pytest.mark.xdist_group("production")
 
 NAME = "socialcrm-churn"
 
 
 @pytest.fixture(scope="module")
-def story(tmp_path_factory):
+def story(quick_world, tmp_path_factory):
     """Train and gate, in order: a model held to an impossible floor (refused: no
     champion), the LightGBM model (champion), the recency rule (worse: refused), a
     crm-only model judged on the full feature set (refused), logistic regression
     (better on this world: champion)."""
-    root = tmp_path_factory.mktemp("gate_root")
-    base = [
-        "experiment=quick",
-        f"paths.root_dir={root}",
+    base = quick_world.overrides(
+        tmp_path_factory.mktemp("gate_store"),
         "train.register=true",
         "task.explain=false",
         "promotion.on_train=true",
-    ]
+    )
     cfg = compose(base)
-    run_generate(cfg)
-    load.ingest(load.DataSource.from_config(cfg.data))
     steps = {
         "floor": train(compose([*base, "task.gate.floors.roc_auc=0.99"])),
         "first": train(cfg),

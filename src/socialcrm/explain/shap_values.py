@@ -14,7 +14,9 @@ is made of quantile rows, not of customers' rows.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -85,6 +87,23 @@ def _margin(model, Xt: pd.DataFrame) -> np.ndarray:
     return np.asarray(model.predict(Xt), dtype=float)
 
 
+#: One TreeExplainer per fitted tree model: building it parses every tree, which a
+#: served model would otherwise repeat on every request.
+_TREE_EXPLAINERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _tree_explainer(model):
+    import shap
+
+    try:
+        return _TREE_EXPLAINERS[model]
+    except (KeyError, TypeError):
+        explainer = shap.TreeExplainer(model)
+    with contextlib.suppress(TypeError):  # not weakly referenceable: no cache
+        _TREE_EXPLAINERS[model] = explainer
+    return explainer
+
+
 def explain(
     pipeline: Pipeline, X: pd.DataFrame, background: pd.DataFrame | None = None
 ) -> Explanation:
@@ -106,7 +125,7 @@ def explain(
     cols = list(Xt.columns)
     name = type(model).__name__
     if name in TREE_MODELS:
-        explainer = shap.TreeExplainer(model)
+        explainer = _tree_explainer(model)
         with warnings.catch_warnings():  # shap notes a LightGBM output-format change we handle
             warnings.filterwarnings("ignore", message=".*TreeExplainer shap values output")
             values = np.asarray(explainer.shap_values(Xt), dtype=float)

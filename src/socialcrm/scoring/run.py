@@ -86,6 +86,30 @@ def default_model_uri(task: str) -> str:
     return f"models:/socialcrm-{task}@champion"
 
 
+def model_uri(setting: str | None, task: str, console: Console | None = None) -> str:
+    """``score.model`` as a model URI: null is the task's ``@champion``; a training
+    stage's ``model.json`` (``reports/train/<data>/<task>/model.json``) names its
+    champion after the gate, or, with none (a development preset registers nothing),
+    the run's own logged model."""
+    if not setting:
+        return default_model_uri(task)
+    setting = str(setting)
+    if setting.endswith(".json"):
+        path = Path(setting)
+        if not path.is_file():
+            raise ConfigError(f"score.model={setting}: no such file (train the task first)")
+        info = json.loads(path.read_text())
+        if info.get("champion"):
+            return str(info["champion"])
+        if console is not None:
+            console.print(
+                f"[yellow]score[/]: no champion (gate: {info.get('gate')}); scoring the "
+                f"training run's own model {info['model_uri']}"
+            )
+        return str(info["model_uri"])
+    return setting
+
+
 def resolve_model(uri: str, task: str, expect: Mapping[str, str]) -> ModelRef:
     """The model ``uri`` names, checked against what it must have been trained on.
 
@@ -545,7 +569,7 @@ def run_score(cfg: DictConfig, console: Console | None = None) -> Path:
     task = build_task(cfg)
     configure(cfg.tracking)
     ref = resolve_model(
-        str(cfg.score.model or default_model_uri(task.name)),
+        model_uri(cfg.score.model, task.name, console),
         task.name,
         {"data": str(cfg.data.name), "features": str(cfg.features.name)},
     )
