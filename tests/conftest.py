@@ -15,6 +15,37 @@ import pytest
 from socialcrm.config import compose
 from socialcrm.data.generate import write_synthetic
 
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Keep ``--dist loadgroup`` grouping on pytest 9.
+
+    pytest-xdist 3.8 tags a grouped test by appending ``@<group>`` to ``item._nodeid``,
+    which pytest 9 no longer reads (a node's id is ``item._id``): every test was then
+    scheduled alone and each module or session fixture was built on both workers. Here
+    a grouped test gets its group and any other test its module (what ``--dist
+    loadscope`` does), so a module's fixtures are built once.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        if "@" in item.nodeid.rsplit("]", 1)[-1]:
+            continue  # a future xdist that tags it itself
+        names = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
+        group = "_".join(names) if names else item.nodeid.split("::", 1)[0]
+        try:
+            item._id = coerce_node_id(f"{item.nodeid}@{group}")
+        except (AttributeError, ValueError):  # another pytest: leave xdist's own
+            return
+
+
 # Two xdist workers share two cores: one model thread each (OpenMP threads that
 # outnumber the cores spin and slow LightGBM down tenfold).
 os.environ.setdefault("SOCIALCRM_N_JOBS", "1")

@@ -337,8 +337,9 @@ def score(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION)
 @app.command()
 def monitor(overrides: list[str] = OVERRIDES, params: Path | None = PARAMS_OPTION) -> None:
     """Drift of the task's deployed model (monitor.alias, default champion) at
-    monitor.as_of against its training rows, and its realised performance once the
-    labels have matured; writes monitor.output_dir/<task>-<as_of>.md and logs an MLflow run."""
+    monitor.as_of against its reference profile (the test cutoff at training), and its
+    realised performance once the labels have matured; writes
+    monitor.output_dir/<task>-<as_of>.md and logs an MLflow run."""
     from socialcrm.monitoring.run import run_monitor
 
     with exit_on_user_error(err_console):

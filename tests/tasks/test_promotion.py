@@ -155,6 +155,20 @@ def test_every_version_says_what_it_is(story):
         assert float(mv.tags["roc_auc"]) == pytest.approx(
             steps[key].result.metrics["roc_auc"], abs=1e-4
         )
+        # the card (linked from the description) and the monitor's reference profile
+        assert "model_card/model_card.md" in mv.description
+        files = {
+            a.path
+            for folder in ("", "model_card")
+            for a in client.list_artifacts(steps[key].run_id, folder)
+        }
+        assert {"model_card/model_card.json", "reference_profile.json"} <= files
+    mlflow.set_tracking_uri(cfg.tracking.tracking_uri)
+    card = json.loads(
+        mlflow.artifacts.load_text(f"runs:/{steps['first'].run_id}/model_card/model_card.json")
+    )
+    assert card["model_details"]["version"] == steps["first"].version
+    assert card["quantitative_analysis"]["grade"]["value"] == steps["first"].result.grade
 
 
 def test_the_evaluation_set_hash_is_the_content():
@@ -202,3 +216,23 @@ def test_the_champion_loads_and_scores_in_a_fresh_process(story):
     rows = rows[rows["split"] == "test"].head(500)
     expected = steps["better"].result.model.predict(rows)
     assert got["p"] == pytest.approx(list(expected), abs=1e-9)
+
+
+def test_retrain_trains_a_challenger_and_runs_the_gate(story):
+    from typer.testing import CliRunner
+
+    from socialcrm.cli import app
+    from socialcrm.config import overrides_of
+
+    cfg, steps = story
+    before = champion_version(cfg)
+    keep = [o for o in overrides_of(cfg) if not o.startswith(("promotion.", "train.register"))]
+    result = CliRunner().invoke(app, ["retrain", *keep])
+    assert result.exit_code == 0, result.output[-3000:]
+    assert "promotion gate (champion)" in result.output
+    client = mlflow.MlflowClient(cfg.tracking.tracking_uri)
+    newest = max(int(v.version) for v in client.search_model_versions(f"name='{NAME}'"))
+    assert newest > int(steps["better"].version)
+    decision = client.get_model_version(NAME, str(newest)).tags["gate.decision"]
+    # LightGBM again: below the logistic champion on this world, so refused
+    assert decision == "refused" and champion_version(cfg) == before

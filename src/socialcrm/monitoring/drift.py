@@ -1,7 +1,7 @@
 """Distribution drift between a reference profile and current rows (pure functions, no I/O).
 
-The reference (the training rows of a registered model) is summarised once by
-:func:`reference_profile` into a JSON-able profile that holds aggregates only:
+The reference (the test cutoff's rows of a registered model, what it was judged on)
+is summarised once by :func:`reference_profile` into a JSON-able profile that holds aggregates only:
 for every numeric column the deciles as bin edges with the reference share per
 bin, the share missing, a 100-point quantile sketch, the IQR and the standard
 deviation; for every categorical column the share of each level. No customer
@@ -170,7 +170,7 @@ def reference_profile(
     Parameters
     ----------
     rows
-        Reference rows (the training split of the feature table).
+        Reference rows (the test cutoff of the feature table).
     numeric, categorical
         The model's input columns by type.
     outputs

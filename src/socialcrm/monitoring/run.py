@@ -60,7 +60,7 @@ def log_reference_profile(rows: pd.DataFrame, model: Any, bins: int = 10) -> dic
     Parameters
     ----------
     rows
-        The feature-table rows of the training split.
+        The reference rows: the feature table's test cutoff (what the model was judged on).
     model
         The fitted scoring model (``numeric``, ``categorical``, ``scores(X)``).
     bins
@@ -272,7 +272,7 @@ def markdown(info: Mapping[str, Any], table: pd.DataFrame, s: Mapping[str, Any])
         f"| as of | {info['as_of']} |",
         f"| model | {info['model_version']} (@{info['alias']}), training run {info['run_id']} |",
         f"| trained on | {info['trained_on']} |",
-        f"| reference rows | {info['n_reference']:,} (training split) |",
+        f"| reference rows | {info['n_reference']:,} (the test cutoff at training) |",
         f"| current rows | {info['n_current']:,} (customers active at as_of) |",
         f"| features drifted (PSI >= {mcfg['psi_moderate']}) | {s['n_drifted']} of "
         f"{s['n_features']} ({s['share_drifted']:.1%}) |",
