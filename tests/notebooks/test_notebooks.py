@@ -31,7 +31,12 @@ def test_notebook_is_committed_without_outputs(path: Path):
             assert cell["outputs"] == [] and cell["execution_count"] is None
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+# each notebook is its own xdist group: they share nothing, and run on both workers
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(nb, marks=pytest.mark.xdist_group(f"notebook-{nb.stem}")) for nb in NOTEBOOKS],
+    ids=lambda p: p.name,
+)
 def test_notebook_runs(path: Path, tmp_path, monkeypatch):
     monkeypatch.setenv(
         "SOCIALCRM_NOTEBOOK_OVERRIDES", f"data=synthetic_small paths.root_dir={tmp_path}"
