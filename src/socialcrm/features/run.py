@@ -276,20 +276,7 @@ def run_features(
     # measured before the build: the identity describes the inputs the build reads
     identity = dict(identity) if identity is not None else requested_identity(cfg)
     t0 = time.perf_counter()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("features: {task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=console is None,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("starting", total=None)
-        ft = build_from_config(
-            cfg,
-            lambda con: register_folder(con, cfg.data.interim_dir),
-            on_stage=lambda s: progress.update(task, description=s),
-        )
+    ft = build_ingested(cfg, console, "features")
     seconds = time.perf_counter() - t0
     write_feature_table(
         ft,
@@ -331,9 +318,23 @@ def features_as_of(
         raise FileNotFoundError(
             f"{cfg.data.interim_dir} does not exist: ingest the data first (socialcrm ingest)"
         )
+    return build_ingested(
+        cfg,
+        console,
+        f"features as of {cutoff.date()}",
+        cutoffs=[cutoff],
+        with_labels=with_labels,
+    )
+
+
+def build_ingested(
+    cfg: DictConfig, console: Console | None, label: str, **build: Any
+) -> FeatureTable:
+    """:func:`build_from_config` on ``data.interim_dir`` with a progress spinner naming
+    each stage (``build``: ``cutoffs``, ``with_labels``)."""
     with Progress(
         SpinnerColumn(),
-        TextColumn(f"features as of {cutoff.date()}: {{task.description}}"),
+        TextColumn(f"{label}: {{task.description}}"),
         TimeElapsedColumn(),
         console=console,
         disable=console is None,
@@ -344,8 +345,7 @@ def features_as_of(
             cfg,
             lambda con: register_folder(con, cfg.data.interim_dir),
             on_stage=lambda s: progress.update(task, description=s),
-            cutoffs=[cutoff],
-            with_labels=with_labels,
+            **build,
         )
 
 
