@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +33,8 @@ import requests
 from _child import ROOT, save_result
 from rich.console import Console
 from rich.table import Table
+
+from socialcrm.serving import ModelServer
 
 STORE = ROOT / "mlruns" / "mlflow.db"
 TRACKING_URI = f"sqlite:///{STORE}"
@@ -92,62 +91,6 @@ def request_bodies(n_rows: int, n_requests: int) -> list[bytes]:
         payload = chunk.to_json(orient="split", index=False, date_format="iso", double_precision=15)
         bodies.append(b'{"dataframe_split": ' + payload.encode() + b"}")
     return bodies
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(model_uri: str, port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": TRACKING_URI,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        # `mlflow models serve` starts `uvicorn` by name: the one next to this interpreter
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri]
-    cmd += ["--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", str(workers), "--timeout", str(REQUEST_TIMEOUT)]
-    with open(log_path, "w") as log:
-        # a session of its own: stopping it ends the CLI and its uvicorn child together
-        return subprocess.Popen(
-            cmd, cwd=log_path.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def wait_until_up(base: str, proc: subprocess.Popen, log_path: Path) -> float:
-    """Seconds until ``/ping`` answers 200; raises if the server exits or never answers."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < START_SECONDS:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited ({proc.returncode}):\n{tail(log_path)}")
-        try:
-            if requests.get(f"{base}/ping", timeout=2).status_code == 200:
-                return time.perf_counter() - t0
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"no answer on /ping in {START_SECONDS} s:\n{tail(log_path)}")
-
-
-def tail(path: Path) -> str:
-    lines = [x for x in path.read_text(errors="ignore").splitlines() if "Downloading" not in x]
-    return "\n".join(lines[-30:])
 
 
 def run_load(url: str, bodies: list[bytes], n_requests: int, n_rows: int, n_clients: int):
@@ -207,30 +150,34 @@ def main() -> int:
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="serve_load-") as tmp:
-        log_path = Path(tmp) / "server.log"
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        console.print(f"serving {model_uri} (version {version}) on {base}")
-        proc = start_server(model_uri, port, args.workers, log_path)
+        server = ModelServer(
+            model_uri,
+            TRACKING_URI,
+            Path(tmp) / "server.log",
+            workers=args.workers,
+            timeout=REQUEST_TIMEOUT,
+            start_seconds=START_SECONDS,
+        )
+        console.print(f"serving {model_uri} (version {version}) on {server.url}")
         try:
-            startup = wait_until_up(base, proc, log_path)
-            for body in bodies[:WARMUP]:  # the first calls build the SHAP explainer
-                requests.post(
-                    f"{base}/invocations", data=body,
-                    headers={"Content-Type": "application/json"}, timeout=REQUEST_TIMEOUT,
-                )  # fmt: skip
-            console.print(
-                f"up in {startup:.1f} s; sending {args.requests:,} requests of {args.rows} rows "
-                f"from {args.clients} clients"
-            )
-            wall, latencies, errors = run_load(
-                f"{base}/invocations", bodies, args.requests, args.rows, args.clients
-            )
+            with server:
+                base = server.url
+                startup = server.startup_seconds
+                for body in bodies[:WARMUP]:  # the first calls build the SHAP explainer
+                    requests.post(
+                        f"{base}/invocations", data=body,
+                        headers={"Content-Type": "application/json"}, timeout=REQUEST_TIMEOUT,
+                    )  # fmt: skip
+                console.print(
+                    f"up in {startup:.1f} s; sending {args.requests:,} requests of "
+                    f"{args.rows} rows from {args.clients} clients"
+                )
+                wall, latencies, errors = run_load(
+                    f"{base}/invocations", bodies, args.requests, args.rows, args.clients
+                )
         except RuntimeError as err:
             console.print(f"[red]{err}")
             return 1
-        finally:
-            stop_server(proc)
     load_after = os.getloadavg()[0]
 
     done = latencies[~np.isnan(latencies)]

@@ -1,5 +1,6 @@
-"""The monitor end to end on the small world: a churn model trained on the undrifted world
-is monitored on that world and on the same seed with the generator's drift switch on."""
+"""The monitor end to end on the quick preset: a churn model trained on the shared quick
+world is monitored on that world and on the same seed with the generator's drift switch
+on."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import re
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -17,11 +17,11 @@ from socialcrm.config import compose
 from socialcrm.data import load
 from socialcrm.data.generate import run_generate
 from socialcrm.errors import ConfigError
-from socialcrm.monitoring.run import REFERENCE_FILE, log_reference_profile, run_monitor
-from socialcrm.runner import feature_table_path, train
+from socialcrm.monitoring.run import REFERENCE_FILE, run_monitor
+from socialcrm.runner import train
 from socialcrm.tracking import start_run
 
-pytestmark = pytest.mark.xdist_group("monitor")
+pytestmark = pytest.mark.xdist_group("production")
 
 AS_OF = "2026-04-01"  # the quick preset's test cutoff: its labels have matured
 # the training rows end at the 2025-10-01 cutoff; the drift starts after them and
@@ -43,10 +43,18 @@ UNTOUCHED = ["region", "age_band", "acquisition_channel"]
 CUSTOMER_ID = re.compile(r"\bC\d{4}\b")
 
 
-def _overrides(root, *extra: str) -> list[str]:
+SALT = "quick-test-salt-5e1f9a"  # the shared quick world's (checked in the fixture)
+
+
+def _overrides(root, store, *extra: str) -> list[str]:
+    """The quick preset in ``root`` (the shared quick world, or the drifted copy of it)
+    with this module's MLflow store."""
     return [
         "experiment=quick",
         f"paths.root_dir={root}",
+        f"data.salt={SALT}",
+        f"tracking.tracking_uri=sqlite:///{store}/mlflow.db",
+        f"tracking.artifact_root={store}/artifacts",
         "train.register=true",
         "task.explain=false",
         "task.value_model=null",
@@ -54,36 +62,23 @@ def _overrides(root, *extra: str) -> list[str]:
     ]
 
 
-def _world(overrides: list[str]):
-    cfg = compose(overrides)
-    run_generate(cfg)
-    load.ingest(load.DataSource.from_config(cfg.data))
-    return cfg
-
-
 @pytest.fixture(scope="module")
-def champion(tmp_path_factory):
-    """A churn model trained on the undrifted world, with its reference profile, as champion."""
-    root = tmp_path_factory.mktemp("monitor_root")
-    cfg = _world(_overrides(root))
-    outcome = train(cfg)
-    frame = pd.read_parquet(feature_table_path(cfg))
+def champion(quick_world, tmp_path_factory):
+    """A churn model trained on the shared (undrifted) quick world as champion; its
+    registration logged the reference profile."""
+    assert quick_world.salt == SALT
+    root, store = quick_world.root, tmp_path_factory.mktemp("monitor_store")
+    outcome = train(compose(_overrides(root, store)))
     client = mlflow.MlflowClient()
-    if REFERENCE_FILE not in {a.path for a in client.list_artifacts(outcome.run_id)}:
-        with mlflow.start_run(run_id=outcome.run_id):
-            log_reference_profile(frame[frame["split"] == "train"], outcome.result.model)
+    assert REFERENCE_FILE in {a.path for a in client.list_artifacts(outcome.run_id)}
     client.set_registered_model_alias(outcome.registered, "champion", outcome.version)
-    store = [
-        f"tracking.tracking_uri={cfg.tracking.tracking_uri}",
-        f"tracking.artifact_root={cfg.tracking.artifact_root}",
-    ]
     return root, outcome, store
 
 
 @pytest.fixture(scope="module")
 def undrifted(champion):
-    root, _, _ = champion
-    return run_monitor(compose(_overrides(root, f"monitor.as_of={AS_OF}")))
+    root, _, store = champion
+    return run_monitor(compose(_overrides(root, store, f"monitor.as_of={AS_OF}")))
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +86,9 @@ def drifted(champion, tmp_path_factory):
     """The same seed with the drift switch on, monitored with the same champion."""
     _, _, store = champion
     root = tmp_path_factory.mktemp("monitor_drift")
-    cfg = _world(_overrides(root, *DRIFT, *store, f"monitor.as_of={AS_OF}"))
+    cfg = compose(_overrides(root, store, *DRIFT, f"monitor.as_of={AS_OF}"))
+    run_generate(cfg)
+    load.ingest(load.DataSource.from_config(cfg.data))
     return run_monitor(cfg)
 
 
@@ -160,18 +157,18 @@ def test_the_report_and_the_monitor_run_hold_aggregates_only(champion, undrifted
 
 
 def test_a_missing_alias_or_profile_is_a_config_error(champion):
-    root, outcome, _ = champion
+    root, outcome, store = champion
     with pytest.raises(ConfigError, match="no version of socialcrm-churn has the alias @nobody"):
-        run_monitor(compose(_overrides(root, "monitor.alias=nobody")))
+        run_monitor(compose(_overrides(root, store, "monitor.alias=nobody")))
     client = mlflow.MlflowClient()
-    cfg = compose(_overrides(root))
+    cfg = compose(_overrides(root, store))
     with start_run(cfg.tracking, "churn-bare") as bare:  # a run without a reference profile
         pass
     mv = client.create_model_version("socialcrm-churn", outcome.model_uri, run_id=bare.info.run_id)
     client.set_registered_model_alias("socialcrm-churn", "bare", mv.version)
     with pytest.raises(ConfigError, match=f"has no {REFERENCE_FILE}"):
-        run_monitor(compose(_overrides(root, "monitor.alias=bare")))
+        run_monitor(compose(_overrides(root, store, "monitor.alias=bare")))
     # the command line shows the message and exits with the usage code
-    result = CliRunner().invoke(app, ["monitor", *_overrides(root, "monitor.alias=nobody")])
+    result = CliRunner().invoke(app, ["monitor", *_overrides(root, store, "monitor.alias=nobody")])
     assert result.exit_code == 2
     assert "alias @nobody" in result.output

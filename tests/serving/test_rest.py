@@ -10,13 +10,6 @@ A churn model is trained on the quick preset into a temporary root, given the
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -26,6 +19,7 @@ import requests
 
 from socialcrm.config import compose
 from socialcrm.runner import feature_table_path, train
+from socialcrm.serving import ModelServer
 
 pytestmark = pytest.mark.xdist_group("production")
 
@@ -39,12 +33,6 @@ MARKER_COLUMN = "monetary_total"
 MARKER_TEXTS = (MARKER_ID, "987654", "9.877e+05", "9.87654")
 START_SECONDS = 180
 TIMEOUT = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -75,55 +63,17 @@ def trained(quick_world, tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(trained):
     """The real scoring server for ``models:/socialcrm-churn@champion``; its base URL."""
-    root = trained["root"]
-    port = _free_port()
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": trained["uri"],
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        # the server starts `uvicorn` by name: the one next to this interpreter
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    env.pop("SOCIALCRM_ROOT", None)
-    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", MODEL_URI]
-    cmd += ["--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", "1", "--timeout", "60"]
-    log_path = root / "server.log"
-    with open(log_path, "w") as log:
-        # a session of its own: teardown ends the CLI and its uvicorn child together
-        proc = subprocess.Popen(
-            cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    base = f"http://127.0.0.1:{port}"
+    served = ModelServer(
+        MODEL_URI, trained["uri"], trained["root"] / "server.log", start_seconds=START_SECONDS
+    )
     try:
-        _wait_until_up(base, proc, log_path)
-        yield {"url": base, "log": log_path}
+        served.__enter__()
+    except RuntimeError as err:
+        pytest.fail(str(err))
+    try:
+        yield {"url": served.url, "log": served.log_path}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def _wait_until_up(base: str, proc: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited ({proc.returncode}):\n{_tail(log_path)}")
-        try:
-            if requests.get(f"{base}/ping", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"the server did not answer /ping in {START_SECONDS} s:\n{_tail(log_path)}")
-
-
-def _tail(path: Path) -> str:
-    lines = [x for x in path.read_text(errors="ignore").splitlines() if "Downloading" not in x]
-    return "\n".join(lines[-40:])
+        served.stop()
 
 
 def _plain(rows: pd.DataFrame) -> pd.DataFrame:
