@@ -116,10 +116,25 @@ class Prepared:
     groups: list[str]
     context: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def dataset_name(self) -> str:
         return f"{self.cfg.data.name}/{self.cfg.features.name}"
+
+    def evaluation_rows(self) -> pd.DataFrame:
+        """The task's :meth:`~socialcrm.tasks.protocol.Task.evaluation_rows` of this
+        table, computed once (the model card and the promotion gate share them)."""
+        if "evaluation" not in self._cache:
+            self._cache["evaluation"] = self.task.evaluation_rows(
+                self.frame,
+                self.manifest,
+                self.groups,
+                OmegaConf.to_container(self.cfg.model, resolve=True),
+                int(self.cfg.seed),
+                context=self.context,
+            )
+        return self._cache["evaluation"]
 
 
 def prepare(cfg: DictConfig, console: Console | None = None) -> Prepared:
@@ -195,46 +210,25 @@ def registered_values(
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    from socialcrm.errors import ConfigError
+    from socialcrm.scoring.batch import predict_outputs
+    from socialcrm.scoring.run import input_names, resolve_model
     from socialcrm.tracking import configure
 
     configure(tracking)
-    client = mlflow.MlflowClient()
-    if model_uri.startswith(("models:/m-", "runs:/")):
-        try:
-            if model_uri.startswith("runs:/"):
-                run_id = model_uri.removeprefix("runs:/").split("/", 1)[0]
-            else:
-                run_id = mlflow.get_logged_model(model_uri.removeprefix("models:/")).source_run_id
-            tags = client.get_run(run_id).data.tags
-        except MlflowException:
-            raise LookupError(f"no logged model {model_uri}") from None
-        load_uri, label, version = model_uri, model_uri, f"run {run_id}"
-    else:
-        name, _, alias = model_uri.partition("@")
-        try:
-            mv = client.get_model_version_by_alias(name, alias)
-        except MlflowException:
-            raise LookupError(f"no registered model {model_uri}") from None
-        tags = mv.tags
-        load_uri, label, version = (
-            f"models:/{model_uri}",
-            f"{model_uri} (v{mv.version})",
-            (f"{name}/{mv.version}"),
-        )
-    differs = {k: tags.get(k) for k, v in (expect or {}).items() if tags.get(k) != str(v)}
-    if differs:
-        found = ", ".join(f"{k}={v}" for k, v in differs.items())
-        wanted = ", ".join(f"{k}={expect[k]}" for k in differs)
-        raise LookupError(f"{label} was trained on {found}, not {wanted}")
+    uri = model_uri if model_uri.startswith(("models:/", "runs:/")) else f"models:/{model_uri}"
+    try:
+        ref = resolve_model(uri, None, expect or {})
+    except ConfigError as err:
+        raise LookupError(str(err)) from None
     rows = frame[frame["split"] == "test"] if "split" in frame.columns else frame
     try:
-        model = mlflow.pyfunc.load_model(load_uri)
-        # only the model's inputs: MLflow warns about every other column (ids, labels)
-        schema = model.metadata.get_input_schema()
-        inputs = [c for c in schema.input_names() if c in rows.columns] if schema else list(rows)
-        scores = model.predict(rows[inputs], params={"top_reasons": 0})
+        model = mlflow.pyfunc.load_model(ref.uri)
+        scores = predict_outputs(model, rows, input_names(model))
     except (MlflowException, OSError, ValueError, KeyError) as err:
-        raise LookupError(f"{label} cannot score this feature table: {err}") from err
+        raise LookupError(f"{ref.label} cannot score this feature table: {err}") from err
+    registered = ref.uri.startswith("models:/") and not ref.uri.startswith("models:/m-")
+    version = f"{ref.name}/{ref.version}" if registered else ref.version
     keys = [c for c in ("customer_id", "cutoff") if c in rows.columns]
     out = rows[keys].reset_index(drop=True).assign(value=scores.iloc[:, 0].to_numpy(float))
     out.attrs["model_version"] = version
@@ -490,14 +484,7 @@ def publish_card(
     from socialcrm.reports.model_card import build_model_card, data_summary
 
     cfg, task, frame = prepared.cfg, prepared.task, prepared.frame
-    rows = task.evaluation_rows(
-        frame,
-        prepared.manifest,
-        prepared.groups,
-        OmegaConf.to_container(cfg.model, resolve=True),
-        int(cfg.seed),
-        context=prepared.context,
-    )
+    rows = prepared.evaluation_rows()
     outputs = result.model.scores(rows).reset_index(drop=True)
     run_id = mlflow.active_run().info.run_id
     card = build_model_card(
@@ -567,13 +554,14 @@ def version_tags(cfg: DictConfig, task: Task, result: TaskResult) -> dict[str, s
 
 
 def deployed_model(
-    name: str, version: str | None, model_uri: str, decision: Any = None
+    name: str, version: str | None, model_uri: str, decision: Any = None, alias: str = "champion"
 ) -> dict[str, Any]:
     """Which model a pipeline stage after training should use (``model.json``): the
-    champion when there is one after the gate, else the run's own logged model."""
+    champion (``alias``) when there is one after the gate, else the run's own logged
+    model."""
     champion = None
     if decision is not None and (decision.promoted or decision.champion is not None):
-        champion = f"models:/{name}@{decision.champion.alias if decision.champion else 'champion'}"
+        champion = f"models:/{name}@{alias}"
     return {
         "model_uri": model_uri,
         "registered": f"models:/{name}/{version}" if version else None,
@@ -669,7 +657,8 @@ def train(cfg: DictConfig, console: Console | None = None) -> TrainOutcome:
         from socialcrm.tracking.promote import promote
 
         decision = promote(cfg, console, prepared=prepared)
-    deployed = deployed_model(name, version, model_uri, decision)
+    champion = str((cfg.get("promotion") or {}).get("champion", "champion"))
+    deployed = deployed_model(name, version, model_uri, decision, champion)
     write_dvc_outputs(result, task, Path(cfg.train.outputs_dir), deployed)
     outcome = TrainOutcome(
         task=task.name,

@@ -183,6 +183,16 @@ def score_chunks(
         yield part, out
 
 
+def predict_outputs(
+    model: Any, rows: pd.DataFrame, input_names: Sequence[str] | None, chunk_rows: int = 50_000
+) -> pd.DataFrame:
+    """A loaded pyfunc's outputs without reasons for ``rows``, row for row (a fresh
+    range index): what the promotion gate and a task's context model score."""
+    inputs = model_inputs(rows, input_names)
+    parts = [out for _, out in score_chunks(model, inputs, chunk_rows, top_reasons=0)]
+    return pd.concat(parts).reset_index(drop=True)
+
+
 def reason_columns(columns: Sequence[str]) -> list[str]:
     """The reason-code columns among ``columns`` (``raising_*``, ``lowering_*``)."""
     return [c for c in columns if str(c).startswith(REASON_PREFIXES)]

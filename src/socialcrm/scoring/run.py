@@ -110,7 +110,7 @@ def model_uri(setting: str | None, task: str, console: Console | None = None) ->
     return setting
 
 
-def resolve_model(uri: str, task: str, expect: Mapping[str, str]) -> ModelRef:
+def resolve_model(uri: str, task: str | None, expect: Mapping[str, str]) -> ModelRef:
     """The model ``uri`` names, checked against what it must have been trained on.
 
     Parameters
@@ -119,7 +119,8 @@ def resolve_model(uri: str, task: str, expect: Mapping[str, str]) -> ModelRef:
         ``models:/<name>@<alias>``, ``models:/<name>/<version>``, ``models:/m-<id>``
         (a logged model) or ``runs:/<run_id>/<path>``.
     task
-        The task it must have been trained for (its run's ``task`` tag, when set).
+        The task it must have been trained for (its run's ``task`` tag, when set;
+        None: any).
     expect
         Tags it must carry (``data``, ``features``): the registered version's tags
         (training sets them), else its run's.
@@ -166,6 +167,8 @@ def resolve_model(uri: str, task: str, expect: Mapping[str, str]) -> ModelRef:
         run_tags = client.get_run(run_id).data.tags if run_id else {}
     except MlflowException as err:
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")
+        if task is None:
+            raise ConfigError(f"there is no model {uri} in the tracking store ({reason})") from None
         raise ConfigError(
             f"there is no model {uri} in the tracking store ({reason}). Train one with "
             f"`socialcrm train task={task}` and promote it with `socialcrm promote "
@@ -173,7 +176,7 @@ def resolve_model(uri: str, task: str, expect: Mapping[str, str]) -> ModelRef:
             f"version, e.g. score.model=models:/socialcrm-{task}@challenger"
         ) from None
     trained_for = run_tags.get("task")
-    if trained_for and trained_for != task:
+    if trained_for and task and trained_for != task:
         raise ConfigError(f"{ref.label} was trained for task={trained_for}, not task={task}")
     tags = {k: version_tags.get(k, run_tags.get(k)) for k in expect}
     differs = {k: v for k, v in tags.items() if v != str(expect[k])}

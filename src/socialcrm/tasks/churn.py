@@ -239,14 +239,14 @@ class ChurnTask:
         y = rows[self.target].astype(int).to_numpy()
         p = outputs["probability"].to_numpy(float)
         decision = outputs["decision"].to_numpy(bool)
-        if len(np.unique(y)) < 2:
+        if len(np.unique(y)) < 2:  # a slice with one class: no ranking metric
             m = {"roc_auc": np.nan, "pr_auc": np.nan, "positive_rate": float(np.mean(y))}
-            m["n"] = float(len(y))
+            m |= {"n": float(len(y)), "brier": float(np.mean((p - y) ** 2)) if len(y) else np.nan}
         else:
             m = classification_metrics(y, p, 0.5)
             del m["threshold"]
+        # the decision the model carries (its own threshold), not 0.5
         m["precision"], m["recall"], m["f1"] = precision_recall_f1(y, decision)
-        m["brier"] = float(np.mean((p - y) ** 2)) if len(y) else np.nan
         return m
 
     def decide(

@@ -42,8 +42,6 @@ from rich.table import Table
 
 from socialcrm.errors import ConfigError
 
-SCORE_CHUNK = 50_000
-
 
 @dataclass
 class Judged:
@@ -55,6 +53,7 @@ class Judged:
     inputs: list[str]
     metrics: dict[str, float] = field(default_factory=dict)
     run_id: str | None = None
+    result: Any = None  # its mlflow.models.EvaluationResult
 
 
 @dataclass
@@ -192,22 +191,6 @@ def _version(client, name: str, alias: str):
         return None
 
 
-def model_inputs(model) -> list[str]:
-    """The input column names of a loaded pyfunc's signature."""
-    schema = model.metadata.get_input_schema()
-    return list(schema.input_names()) if schema else []
-
-
-def predict_outputs(model, rows: pd.DataFrame, chunk: int = SCORE_CHUNK) -> pd.DataFrame:
-    """A loaded pyfunc's outputs (no reasons) for ``rows``, in chunks, row for row."""
-    inputs = [c for c in model_inputs(model) if c in rows.columns] or list(rows.columns)
-    parts = [
-        model.predict(rows.iloc[i : i + chunk][inputs], params={"top_reasons": 0})
-        for i in range(0, max(len(rows), 1), chunk)
-    ]
-    return pd.concat(parts, ignore_index=True)
-
-
 def evaluate_version(
     task,
     name: str,
@@ -226,13 +209,16 @@ def evaluate_version(
     import mlflow
     from mlflow.models import make_metric
 
+    from socialcrm.scoring.batch import predict_outputs
+    from socialcrm.scoring.run import input_names
+
     model = mlflow.pyfunc.load_model(f"models:/{name}/{judged.version}")
-    missing = [c for c in model_inputs(model) if c not in rows.columns]
+    missing = [c for c in input_names(model) or [] if c not in rows.columns]
     if missing:
         raise ValueError(
             f"{name} v{judged.version} needs columns the evaluation set lacks: {missing[:5]}"
         )
-    outputs = predict_outputs(model, rows)
+    outputs = predict_outputs(model, rows, input_names(model))
     full = task.deployed_metrics(rows, outputs)
     judged.metrics = {k: float(v) for k, v in full.items()}
 
@@ -282,7 +268,7 @@ def evaluate_version(
             evaluators=["default"],
         )
         judged.run_id = run.info.run_id
-    judged.result = result  # type: ignore[attr-defined]
+    judged.result = result
 
 
 def promote(cfg: DictConfig, console: Console | None = None, prepared=None) -> Decision:
@@ -355,14 +341,7 @@ def promote(cfg: DictConfig, console: Console | None = None, prepared=None) -> D
         rows = pd.DataFrame()
     else:
         prepared = prepared if prepared is not None else prepare(cfg, console)
-        rows = task.evaluation_rows(
-            prepared.frame,
-            prepared.manifest,
-            prepared.groups,
-            OmegaConf.to_container(cfg.model, resolve=True),
-            int(cfg.seed),
-            context=prepared.context,
-        )
+        rows = prepared.evaluation_rows()
     digest = content_sha256(rows) if len(rows) else ""
     eval_name = f"{task.name}-evaluation-{digest[:12]}"
     with start_run(
@@ -376,7 +355,7 @@ def promote(cfg: DictConfig, console: Console | None = None, prepared=None) -> D
         for judged in filter(None, (challenger, champion)) if len(rows) else ():
             try:
                 evaluate_version(task, name, judged, rows, rules, eval_name)
-                results[judged.alias] = judged.result  # type: ignore[attr-defined]
+                results[judged.alias] = judged.result
             except (MlflowException, ValueError, KeyError) as err:
                 reasons.append(f"{judged.alias} v{judged.version} cannot be scored here: {err}")
         rules_now = thresholds(rules, against_champion=str(pcfg.champion) in results)
