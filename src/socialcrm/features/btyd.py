@@ -21,7 +21,8 @@ import pandas as pd
 
 from socialcrm.features.config import FeatureConfig
 from socialcrm.features.manifest import FeatureSpec
-from socialcrm.models.btyd import BTYDModel, rfm_sql
+from socialcrm.features.sql import event_stream, frame, windowed
+from socialcrm.models.btyd import BTYDModel, rfm_select
 
 GROUP = "btyd"
 TIME_UNIT_DAYS = 7.0
@@ -50,8 +51,46 @@ def specs(cfg: FeatureConfig) -> list[FeatureSpec]:
 
 
 def rfm_query() -> str:
-    """SQL: the RFM summary (weeks) of every population row with a purchase before its cutoff."""
-    return rfm_sql(TIME_UNIT_DAYS)
+    """SQL: the RFM summary (weeks) of every population row with a purchase before its cutoff.
+
+    The same summary as :func:`socialcrm.models.btyd.rfm_sql`, from daily purchase
+    totals read once (cutoffs are midnights, so a day is wholly before a cutoff or
+    not): first and last purchase day, number of days and total spend before each
+    cutoff are window aggregates; the first day's amount is the customer's first ever.
+    """
+    agg = windowed(
+        ["customer_id"],
+        event_stream(
+            ["customer_id"],
+            "SELECT customer_id, epoch_seconds(day) AS k, day, amount FROM daily",
+            "SELECT customer_id, epoch_seconds(cutoff) AS k, cutoff FROM population",
+            [("day", "TIMESTAMP"), ("amount", "DECIMAL(18, 2)")],
+        ),
+        [
+            "min(day) OVER w AS first_day",
+            "max(day) OVER w AS last_day",
+            "count(day) OVER w AS n_days",
+            "sum(amount) OVER w AS total",
+        ],
+        {"w": frame()},
+    )
+    return f"""
+WITH daily AS (
+    SELECT customer_id, date_trunc('day', timestamp) AS day,
+        sum(CAST(amount AS DECIMAL(18, 2))) AS amount
+    FROM transactions WHERE NOT is_return
+    GROUP BY customer_id, date_trunc('day', timestamp)
+),
+first_days AS (
+    SELECT customer_id, arg_min(amount, day) AS first_amount FROM daily GROUP BY customer_id
+),
+agg AS (
+    SELECT w.*, f.first_amount
+    FROM ({agg}) AS w JOIN first_days f ON f.customer_id = w.customer_id
+    WHERE w.n_days > 0
+)
+{rfm_select(TIME_UNIT_DAYS)}
+"""
 
 
 def _months_between(a: pd.Timestamp, b: pd.Timestamp) -> int:

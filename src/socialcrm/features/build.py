@@ -1,8 +1,12 @@
 """Build the feature table: cutoffs -> population -> feature groups -> labels -> split.
 
-:func:`build_features` runs on a DuckDB connection whose canonical tables are
-already registered (:mod:`socialcrm.features.engine`); it reads nothing from disk
-itself and returns the table, its manifest and per-group timings.
+:func:`build_features` runs on a feature backend (DuckDB or Spark, see
+:mod:`socialcrm.features.backends`) whose canonical tables are already
+registered; it reads nothing from disk itself and returns the table, its
+manifest and per-group timings. Each group is one SQL query, written once in
+DuckDB's dialect, that reads every event table once (see
+:mod:`socialcrm.features.sql`); the graph measures and the BTYD fit run on the
+driver.
 
 The population at a cutoff: customers who signed up before it, whose contract
 was not closed before it, and who bought (or signed up) within
@@ -25,7 +29,7 @@ from socialcrm.features import btyd, crm, graph, labels, listening, referral, so
 from socialcrm.features.config import FeatureConfig
 from socialcrm.features.cutoffs import assign_split, explicit_cutoffs, rolling_cutoffs
 from socialcrm.features.manifest import KEY_COLUMNS, FeatureSpec
-from socialcrm.features.sql import install_macros
+from socialcrm.features.sql import event_stream, frame, windowed
 
 
 @dataclass
@@ -76,19 +80,20 @@ class _Timer:
         return out
 
 
-def data_bounds(con: duckdb.DuckDBPyConnection) -> tuple[pd.Timestamp, pd.Timestamp]:
+def data_bounds(db) -> tuple[pd.Timestamp, pd.Timestamp]:
     """First and last transaction time of the registered data set."""
-    lo, hi = con.execute("SELECT min(timestamp), max(timestamp) FROM transactions").fetchone()
-    if lo is None:
+    b = as_backend(db).fetch("SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM transactions")
+    lo, hi = b["lo"].iloc[0], b["hi"].iloc[0]
+    if pd.isna(lo):
         raise ValueError("the transactions table is empty: no cutoffs can be built")
     return pd.Timestamp(lo), pd.Timestamp(hi)
 
 
-def choose_cutoffs(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) -> list[pd.Timestamp]:
+def choose_cutoffs(db, cfg: FeatureConfig) -> list[pd.Timestamp]:
     """Explicit cutoffs from config, or rolling month starts that fit the data."""
     if cfg.cutoffs.dates:
         return explicit_cutoffs(list(cfg.cutoffs.dates))
-    start, end = data_bounds(con)
+    start, end = data_bounds(db)
     cutoffs = rolling_cutoffs(
         start,
         end,
@@ -107,43 +112,44 @@ def choose_cutoffs(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) -> list[p
     return cutoffs
 
 
-def create_population(
-    con: duckdb.DuckDBPyConnection, cutoffs: list[pd.Timestamp], active_within_days: int | None
-) -> int:
+def create_population(db, cutoffs: list[pd.Timestamp], active_within_days: int | None) -> int:
     """Create ``cutoffs`` and ``population`` tables; return the number of rows.
 
     ``active_within_days`` None means no activity condition (an open contract suffices).
     """
-    activity = (
-        ""
-        if active_within_days is None
-        else f"""
-  AND greatest(coalesce(b.last_buy, c.signup_date), c.signup_date)
-      >= k.cutoff - INTERVAL {int(active_within_days)} DAY"""
+    db.register_frame(
+        "cutoffs", pd.DataFrame({"cutoff": pd.Series(cutoffs, dtype="datetime64[us]")})
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE cutoffs (cutoff TIMESTAMP)")
-    con.executemany("INSERT INTO cutoffs VALUES (?)", [[c.to_pydatetime()] for c in cutoffs])
-    con.execute(
-        f"""
-CREATE OR REPLACE TEMP TABLE population AS
-WITH last_buy AS (
-    SELECT k.cutoff, t.customer_id, max(t.timestamp) AS last_buy
-    FROM cutoffs k JOIN transactions t ON t.timestamp < k.cutoff AND NOT t.is_return
-    GROUP BY k.cutoff, t.customer_id
-)
-SELECT c.customer_id, k.cutoff
-FROM customers c
-JOIN cutoffs k ON c.signup_date < k.cutoff
-LEFT JOIN last_buy b ON b.customer_id = c.customer_id AND b.cutoff = k.cutoff
-WHERE (c.closed_at IS NULL OR c.closed_at >= k.cutoff){activity}
-ORDER BY k.cutoff, c.customer_id
-"""
-    )
-    return con.execute("SELECT count(*) FROM population").fetchone()[0]
+    base = """SELECT c.customer_id, k.cutoff, c.signup_date
+    FROM customers c
+    JOIN cutoffs k ON c.signup_date < k.cutoff
+    WHERE (c.closed_at IS NULL OR c.closed_at >= k.cutoff)"""
+    if active_within_days is None:
+        sql = f"SELECT customer_id, cutoff FROM ({base}) AS b"
+    else:
+        last_buy = windowed(
+            ["customer_id"],
+            event_stream(
+                ["customer_id"],
+                """SELECT customer_id, epoch_seconds(timestamp) AS k, timestamp AS ts
+                FROM transactions WHERE NOT is_return""",
+                f"SELECT customer_id, epoch_seconds(cutoff) AS k, cutoff FROM ({base}) AS b",
+                [("ts", "TIMESTAMP")],
+            ),
+            ["max(ts) OVER w AS last_buy"],
+            {"w": frame()},
+        )
+        sql = f"""SELECT b.customer_id, b.cutoff
+    FROM ({base}) AS b
+    JOIN ({last_buy}) AS lb ON lb.customer_id = b.customer_id AND lb.cutoff = b.cutoff
+    WHERE greatest(coalesce(lb.last_buy, b.signup_date), b.signup_date)
+        >= b.cutoff - INTERVAL {int(active_within_days)} DAY"""
+    db.materialise("population", f"{sql}\nORDER BY cutoff, customer_id")
+    return int(db.fetch("SELECT count(*) AS n FROM population")["n"].iloc[0])
 
 
 def score_posts(
-    con: duckdb.DuckDBPyConnection,
+    db,
     scorer_fn: Callable[[list[str]], pd.DataFrame],
     before: pd.Timestamp,
 ) -> int:
@@ -153,14 +159,14 @@ def score_posts(
     ``complaint`` (see :mod:`socialcrm.listening`). Only linked accounts' posts
     are read: posts of customers without consent are never scored.
     """
-    posts = con.execute(
-        """
+    posts = db.fetch(
+        f"""
         SELECT po.post_id, po.text FROM posts po
         SEMI JOIN linked_accounts a ON a.account_id = po.account_id
-        WHERE po.timestamp < ?
-        """,
-        [before.to_pydatetime()],
-    ).df()
+        WHERE po.timestamp < {timestamp_literal(before)}
+        ORDER BY po.post_id
+        """
+    )
     if len(posts):
         scores = scorer_fn(posts["text"].tolist())
         frame = pd.DataFrame(
@@ -181,23 +187,48 @@ def score_posts(
                 "complaint": pd.Series([], dtype=bool),
             }
         )
-    _register_table(con, "post_scores", frame)
+    db.register_frame("post_scores", frame)
     return len(frame)
 
 
-def _materialise(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+def timestamp_literal(ts: pd.Timestamp) -> str:
+    """A SQL timestamp literal (both engines)."""
+    return f"TIMESTAMP '{pd.Timestamp(ts):%Y-%m-%d %H:%M:%S}'"
 
 
-def _register_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
-    """Copy a DataFrame into a temporary DuckDB table."""
-    con.register(f"_{name}", frame)
-    _materialise(con, name, f"SELECT * FROM _{name}")
-    con.unregister(f"_{name}")
+def as_backend(db):
+    """A feature backend; a raw DuckDB connection is wrapped (its tables stay as they are)."""
+    if isinstance(db, duckdb.DuckDBPyConnection):
+        return _Shim(db)
+    return db
+
+
+class _Shim:  # TEMPORARY until backends.duckdb lands
+    name = "duckdb"
+
+    def __init__(self, con):
+        self.con = con
+        from socialcrm.features.sql import install_macros
+
+        install_macros(con)
+
+    def fetch(self, sql):
+        return self.con.execute(sql).df()
+
+    def execute(self, sql):
+        self.con.execute(sql)
+
+    def materialise(self, name, sql):
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+
+    def register_frame(self, name, frame):
+        self.con.register(f"_{name}", frame)
+        self.materialise(name, f"SELECT * FROM _{name}")
+        self.con.unregister(f"_{name}")
 
 
 def build_features(
-    con: duckdb.DuckDBPyConnection,
+    db,
     cfg: FeatureConfig,
     platforms: list[str],
     scorer_fn: Callable[[list[str]], pd.DataFrame] | None = None,
@@ -209,8 +240,9 @@ def build_features(
 
     Parameters
     ----------
-    con
-        DuckDB connection with the canonical tables registered.
+    db
+        Feature backend (:mod:`socialcrm.features.backends`) or DuckDB connection with
+        the canonical tables registered.
     cfg
         Feature configuration.
     platforms
@@ -228,48 +260,58 @@ def build_features(
     -------
     FeatureTable
     """
-    install_macros(con)
+    db = as_backend(db)
     timer = _Timer()
     stage = on_stage or (lambda name: None)
-    cutoffs = sorted(cutoffs) if cutoffs is not None else choose_cutoffs(con, cfg)
+    cutoffs = sorted(cutoffs) if cutoffs is not None else choose_cutoffs(db, cfg)
+    check_cutoffs(cutoffs)
 
-    _check_churn_definition(con, cfg)
+    _check_churn_definition(db, cfg)
     stage("population")
-    timer("population", lambda: create_population(con, cutoffs, cfg.active_within_days))
+    timer("population", lambda: create_population(db, cutoffs, cfg.active_within_days))
 
     if "social_listening" in cfg.groups and scorer_fn is None:
         raise ValueError("the social_listening group needs a post scorer (scorer_fn)")
 
     def _listening() -> None:
-        score_posts(con, scorer_fn, max(cutoffs))
-        _materialise(con, "f_listening", listening.query(cfg))
+        score_posts(db, scorer_fn, max(cutoffs))
+        db.materialise("f_listening", listening.query(cfg))
 
     def _graph() -> None:
-        graph.prepare(con, cfg)
-        _materialise(con, "g_exposure", graph.exposure_query(cfg))
-        infl = [graph.influence(con, c, cfg.graph.damping, cfg.graph.seed) for c in cutoffs]
-        _register_table(con, "g_influence", pd.concat(infl, ignore_index=True))
-        _materialise(con, "f_graph", graph.assemble_query(cfg))
+        # SQL on the backend, then sparse algebra and igraph on the driver, a cutoff at a time
+        graph.prepare(db, cfg)
+        edges = graph.EdgeEvents.fetch(db)
+        g = cfg.graph
+        parts = [
+            graph.features_at(
+                edges, graph.status_at(db, c), c, g.recent_churn_days, g.damping, g.seed
+            )
+            for c in cutoffs
+        ]
+        frame = pd.concat(parts, ignore_index=True)
+        frame["cutoff"] = frame["cutoff"].astype("datetime64[us]")
+        db.register_frame("g_features", frame)
+        db.materialise("f_graph", graph.assemble_query(cfg))
 
     def _btyd() -> None:
-        rfm = con.execute(btyd.rfm_query()).df()
+        rfm = db.fetch(btyd.rfm_query())
         out = btyd.btyd_outputs(rfm, cfg.horizon_days, cfg.btyd.refit_every_months)
         out["cutoff"] = out["cutoff"].astype("datetime64[us]")
-        _register_table(con, "f_btyd", out)
+        db.register_frame("f_btyd", out)
 
     # group -> (its table, how to build it, its manifest entries); built in this order
     steps: dict[str, tuple[str, Callable[[], None], list[FeatureSpec]]] = {
-        "crm": ("f_crm", lambda: _materialise(con, "f_crm", crm.query(cfg)), crm.specs(cfg)),
+        "crm": ("f_crm", lambda: db.materialise("f_crm", crm.query(cfg)), crm.specs(cfg)),
         "social_activity": (
             "f_social",
-            lambda: _materialise(con, "f_social", social.query(cfg, platforms)),
+            lambda: db.materialise("f_social", social.query(cfg, platforms)),
             social.specs(cfg, platforms),
         ),
         "social_listening": ("f_listening", _listening, listening.specs(cfg)),
         "social_graph": ("f_graph", _graph, graph.specs(cfg)),
         "referral": (
             "f_referral",
-            lambda: _materialise(con, "f_referral", referral.query(cfg)),
+            lambda: db.materialise("f_referral", referral.query(cfg)),
             referral.specs(cfg),
         ),
         "btyd": ("f_btyd", _btyd, btyd.specs(cfg)),
@@ -277,7 +319,7 @@ def build_features(
     if with_labels:
         steps["labels"] = (
             "f_labels",
-            lambda: _materialise(con, "f_labels", labels.query(cfg)),
+            lambda: db.materialise("f_labels", labels.query(cfg)),
             labels.specs(cfg),
         )
     manifest: list[FeatureSpec] = []
@@ -291,17 +333,27 @@ def build_features(
         parts.append(table)
 
     stage("assemble")
-    frame = timer("assemble", lambda: _assemble(con, parts, manifest))
+    frame = timer("assemble", lambda: _assemble(db, parts, manifest))
     split = assign_split(cutoffs, cfg.horizon_days, cfg.split.test_cutoffs, cfg.split.valid_cutoffs)
     frame.insert(2, "split", frame["cutoff"].map(split).astype("str"))
     _check_manifest(frame, manifest)
     return FeatureTable(frame=frame, manifest=manifest, cutoffs=cutoffs, timings=timer.timings)
 
 
-def _check_churn_definition(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) -> None:
+def check_cutoffs(cutoffs: list[pd.Timestamp]) -> None:
+    """Cutoffs must be midnights: the daily purchase summary of the BTYD group relies on it."""
+    odd = [c for c in cutoffs if pd.Timestamp(c) != pd.Timestamp(c).normalize()]
+    if odd:
+        raise ValueError(
+            f"cutoffs must be dates (midnight), got {', '.join(str(c) for c in odd[:3])}: "
+            "set features.cutoffs.dates to plain dates such as 2026-06-01"
+        )
+
+
+def _check_churn_definition(db, cfg: FeatureConfig) -> None:
     if cfg.churn.definition == "inactivity":
         return
-    closed = con.execute("SELECT count(closed_at) FROM customers").fetchone()[0]
+    closed = int(db.fetch("SELECT count(closed_at) AS n FROM customers")["n"].iloc[0])
     if closed == 0:
         raise ValueError(
             f"features.churn.definition={cfg.churn.definition} needs contract ends, but "
@@ -310,9 +362,7 @@ def _check_churn_definition(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) 
         )
 
 
-def _assemble(
-    con: duckdb.DuckDBPyConnection, parts: list[str], manifest: list[FeatureSpec]
-) -> pd.DataFrame:
+def _assemble(db, parts: list[str], manifest: list[FeatureSpec]) -> pd.DataFrame:
     cols = ",\n    ".join(f"{s.name}" for s in manifest)
     joins = "\n".join(f"LEFT JOIN {t} USING (customer_id, cutoff)" for t in parts)
     sql = f"""
@@ -322,7 +372,7 @@ FROM population p
 {joins}
 ORDER BY p.cutoff, p.customer_id
 """
-    frame = con.execute(sql).df()
+    frame = db.fetch(sql)
     for s in manifest:
         if s.dtype == "category":
             frame[s.name] = frame[s.name].astype("str")

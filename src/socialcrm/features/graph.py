@@ -10,8 +10,14 @@ churned by the cutoff: a contract closed before the cutoff, or (unless the
 definition is ``contract_end``) no purchase for ``inactivity_days`` (churn date =
 last purchase + that many days). Nothing after the cutoff is used.
 
-Degree and exposure are SQL; PageRank and community detection (multilevel
-modularity, "Louvain") use igraph, which handles graphs with millions of nodes.
+Where it runs: the node numbering, the dated edge list and each customer's
+status at each cutoff (last purchase, recent spend, churn date) are SQL on the
+feature backend, each table read once. The rest runs on the driver with NumPy
+and SciPy, one cutoff at a time: the graph at a cutoff is the prefix of the edge
+list sorted by time, degree and exposure are sparse matrix-vector products, and
+PageRank and community detection (multilevel modularity, "Louvain") use igraph,
+which handles graphs with millions of nodes. Nothing joins edges to cutoffs, so
+the cost grows with edges plus customers x cutoffs.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import duckdb
 import igraph as ig
 import numpy as np
 import pandas as pd
@@ -27,6 +32,7 @@ import scipy.sparse as sp
 
 from socialcrm.features.config import FeatureConfig
 from socialcrm.features.manifest import FeatureSpec
+from socialcrm.features.sql import event_stream, frame, windowed
 
 GROUP = "social_graph"
 
@@ -87,105 +93,113 @@ def _churn_date_sql(cfg: FeatureConfig) -> str:
     return f"least({inactive}, {closed})"
 
 
-def prepare(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) -> None:
-    """Create the graph tables for every cutoff: nodes, weighted edges, neighbours, status."""
-    L = cfg.long_window
-    con.execute(
-        f"""
-CREATE OR REPLACE TEMP TABLE g_status AS
-WITH lb AS (
-    SELECT k.cutoff, t.customer_id, max(t.timestamp) AS last_buy,
-        coalesce(
-            sum(t.amount::DECIMAL(18, 2)) FILTER (WHERE t.timestamp >= k.cutoff - INTERVAL {L} DAY),
-            0
-        ) AS spend
-    FROM cutoffs k
-    JOIN transactions t ON t.timestamp < k.cutoff AND NOT t.is_return
-    JOIN customers c ON c.customer_id = t.customer_id AND c.consent_social
-    GROUP BY k.cutoff, t.customer_id
-)
-SELECT c.customer_id, k.cutoff, coalesce(lb.spend, 0) AS spend, {_churn_date_sql(cfg)} AS churn_date
-FROM customers c
-JOIN cutoffs k ON c.signup_date < k.cutoff
-LEFT JOIN lb ON lb.customer_id = c.customer_id AND lb.cutoff = k.cutoff
-WHERE c.consent_social;
+def prepare(db, cfg: FeatureConfig) -> None:
+    """Create the graph tables on the backend ``db``: nodes, dated edges, customer status.
 
-CREATE OR REPLACE TEMP TABLE g_nodes AS
-SELECT node, (row_number() OVER (ORDER BY node) - 1)::BIGINT AS idx
+    - ``g_nodes (node, idx)``: one node per consenting customer and per non-customer account;
+    - ``g_account_node (account_id, idx, customer_id)``; ``g_node_customer (idx, customer_id)``;
+    - ``g_edge_events (src, dst, k)``: every visible edge between two nodes, ``k`` its time;
+    - ``g_status (customer_id, cutoff, spend, churn_date)``: each consenting customer who
+      signed up before a cutoff, with the spend of the last L days and the churn date as
+      observable then (null: not churned).
+    """
+    L = cfg.long_window
+    lb = windowed(
+        ["customer_id"],
+        event_stream(
+            ["customer_id"],
+            """SELECT customer_id, epoch_seconds(timestamp) AS k, timestamp AS ts,
+                CAST(amount AS DECIMAL(18, 2)) AS amount
+            FROM transactions WHERE NOT is_return""",
+            """SELECT c.customer_id, epoch_seconds(k.cutoff) AS k, k.cutoff
+            FROM customers c JOIN cutoffs k ON c.signup_date < k.cutoff
+            WHERE c.consent_social""",
+            [("ts", "TIMESTAMP"), ("amount", "DECIMAL(18, 2)")],
+        ),
+        ["max(ts) OVER w_all AS last_buy", "sum(amount) OVER w_recent AS spend"],
+        {"w_all": frame(), "w_recent": frame(within_days=L, inclusive=True)},
+    )
+    db.materialise(
+        "g_status",
+        f"""
+SELECT c.customer_id, k.cutoff, coalesce(lb.spend, 0) AS spend, {_churn_date_sql(cfg)} AS churn_date
+FROM ({lb}) AS lb
+JOIN customers c ON c.customer_id = lb.customer_id
+JOIN cutoffs k ON k.cutoff = lb.cutoff""",
+    )
+    db.materialise(
+        "g_nodes",
+        """
+SELECT node, (row_number() OVER (ORDER BY node) - 1) AS idx
 FROM (
     SELECT DISTINCT coalesce(customer_id, 'account:' || account_id) AS node
     FROM visible_accounts
-);
-
-CREATE OR REPLACE TEMP TABLE g_account_node AS
+) AS n""",
+    )
+    db.materialise(
+        "g_account_node",
+        """
 SELECT a.account_id, n.idx, a.customer_id
 FROM visible_accounts a
-JOIN g_nodes n ON n.node = coalesce(a.customer_id, 'account:' || a.account_id);
-
-CREATE OR REPLACE TEMP TABLE g_edges AS
-SELECT k.cutoff, s.idx AS src, d.idx AS dst, count(*)::DOUBLE AS w
+JOIN g_nodes n ON n.node = coalesce(a.customer_id, 'account:' || a.account_id)""",
+    )
+    db.materialise(
+        "g_edge_events",
+        """
+SELECT s.idx AS src, d.idx AS dst, epoch_seconds(e.timestamp) AS k
 FROM visible_edges e
-JOIN cutoffs k ON e.timestamp < k.cutoff
 JOIN g_account_node s ON s.account_id = e.src_account_id
 JOIN g_account_node d ON d.account_id = e.dst_account_id
-WHERE s.idx <> d.idx
-GROUP BY k.cutoff, s.idx, d.idx;
-
-CREATE OR REPLACE TEMP TABLE g_nbr AS
-SELECT DISTINCT cutoff, src AS u, dst AS v FROM g_edges
-UNION
-SELECT DISTINCT cutoff, dst AS u, src AS v FROM g_edges;
-
-CREATE OR REPLACE TEMP TABLE g_node_customer AS
-SELECT DISTINCT idx, customer_id FROM g_account_node WHERE customer_id IS NOT NULL;
-"""
+WHERE s.idx <> d.idx""",
+    )
+    db.materialise(
+        "g_node_customer",
+        "SELECT DISTINCT idx, customer_id FROM g_account_node WHERE customer_id IS NOT NULL",
     )
 
 
-def exposure_query(cfg: FeatureConfig) -> str:
-    """SQL over the prepared tables: degree, exposure and neighbour spend per customer node."""
-    R = cfg.graph.recent_churn_days
-    return f"""
-WITH nb AS (
-    SELECT n.cutoff, n.u, n.v, st.customer_id AS v_customer, st.churn_date, st.spend
-    FROM g_nbr n
-    LEFT JOIN g_node_customer vc ON vc.idx = n.v
-    LEFT JOIN g_status st ON st.customer_id = vc.customer_id AND st.cutoff = n.cutoff
-),
-per_node AS (
-    SELECT cutoff, u,
-        count(*) AS degree,
-        count(v_customer) AS n_customer_neighbours,
-        count(churn_date) AS n_churned,
-        count(*) FILTER (WHERE churn_date >= cutoff - INTERVAL {R} DAY) AS n_recent,
-        avg(spend) AS neighbours_mean_spend
-    FROM nb GROUP BY cutoff, u
-),
-me AS (
-    SELECT pn.*, uc.customer_id, (st.churn_date IS NOT NULL)::INTEGER AS u_churned
-    FROM per_node pn
-    JOIN g_node_customer uc ON uc.idx = pn.u
-    LEFT JOIN g_status st ON st.customer_id = uc.customer_id AND st.cutoff = pn.cutoff
-),
-two_hop AS (
-    -- over each neighbour v, its customer neighbours other than u, and how many churned
-    SELECT n.cutoff, n.u,
-        sum(pv.n_churned - m.u_churned) / nullif(sum(pv.n_customer_neighbours - 1), 0) AS share
-    FROM g_nbr n
-    JOIN me m ON m.u = n.u AND m.cutoff = n.cutoff
-    JOIN per_node pv ON pv.u = n.v AND pv.cutoff = n.cutoff
-    GROUP BY n.cutoff, n.u
-)
-SELECT m.customer_id, m.cutoff, m.u AS node,
-    m.degree::DOUBLE AS degree,
-    m.n_customer_neighbours::DOUBLE AS n_customer_neighbours,
-    m.n_churned::DOUBLE AS n_churned_neighbours,
-    m.n_churned / nullif(m.n_customer_neighbours, 0)::DOUBLE AS churned_neighbour_share,
-    m.n_recent::DOUBLE AS n_recent_churned_neighbours,
-    t.share::DOUBLE AS two_hop_churned_share,
-    m.neighbours_mean_spend::DOUBLE AS neighbours_mean_spend
-FROM me m LEFT JOIN two_hop t ON t.u = m.u AND t.cutoff = m.cutoff
-"""
+@dataclass
+class EdgeEvents:
+    """Every dated edge between two graph nodes, sorted by time (then src, dst).
+
+    Attributes
+    ----------
+    src, dst
+        Global node numbers (``g_nodes.idx``).
+    k
+        The edge's time in whole seconds since 1970.
+    n_nodes
+        The number of global nodes.
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    k: np.ndarray
+    n_nodes: int
+
+    @classmethod
+    def fetch(cls, db) -> EdgeEvents:
+        """Read ``g_edge_events`` from the backend (after :func:`prepare`)."""
+        e = db.fetch("SELECT src, dst, k FROM g_edge_events ORDER BY k, src, dst")
+        n = int(db.fetch("SELECT count(*) AS n FROM g_nodes")["n"].iloc[0])
+        return cls(
+            e["src"].to_numpy(dtype=np.int64),
+            e["dst"].to_numpy(dtype=np.int64),
+            e["k"].to_numpy(dtype=np.int64),
+            n,
+        )
+
+    def before(self, cutoff: pd.Timestamp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The edges dated before ``cutoff`` merged per (src, dst): src, dst, count, sorted."""
+        end = np.searchsorted(self.k, epoch_seconds(cutoff), side="left")
+        code = self.src[:end] * np.int64(self.n_nodes) + self.dst[:end]
+        pairs, weight = np.unique(code, return_counts=True)
+        return pairs // self.n_nodes, pairs % self.n_nodes, weight.astype(float)
+
+
+def epoch_seconds(ts: pd.Timestamp) -> int:
+    """Whole seconds since 1970 (the ``k`` of the SQL streams)."""
+    return int((pd.Timestamp(ts) - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1))
 
 
 @dataclass
@@ -242,59 +256,133 @@ def pagerank_power(
     return x / x.sum()
 
 
-def graph_at(
-    con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp, damping: float, seed: int
+def graph_from_edges(
+    src: np.ndarray, dst: np.ndarray, weight: np.ndarray, damping: float, seed: int
 ) -> GraphAt:
-    """Build the graph of the edges dated before ``cutoff`` (after :func:`prepare`).
+    """PageRank and communities of the graph of merged edges (global node numbers, sorted).
 
-    Only nodes with an edge before the cutoff are in it, numbered in node-key
-    order, so data that arrive after the cutoff (new accounts, later edges)
-    cannot change any result.
+    Only nodes with an edge are in it, numbered in node-key order, so data that
+    arrive after the cutoff (new accounts, later edges) cannot change any result.
     """
-    e = con.execute(
-        "SELECT src, dst, w FROM g_edges WHERE cutoff = ? ORDER BY src, dst", [cutoff]
-    ).fetchnumpy()
-    nodes, inverse = np.unique(np.concatenate([e["src"], e["dst"]]), return_inverse=True)
-    k = len(e["src"])
-    src, dst = inverse[:k], inverse[k:]
-    pagerank = pagerank_power(len(nodes), src, dst, e["w"], damping)
-    g = ig.Graph(n=len(nodes), edges=np.column_stack([src, dst]), directed=True)
-    g.es["weight"] = e["w"]
+    nodes, inverse = np.unique(np.concatenate([src, dst]), return_inverse=True)
+    k = len(src)
+    s, d = inverse[:k], inverse[k:]
+    pagerank = pagerank_power(len(nodes), s, d, weight, damping)
+    g = ig.Graph(n=len(nodes), edges=np.column_stack([s, d]), directed=True)
+    g.es["weight"] = weight
     und = g.as_undirected(mode="collapse", combine_edges="sum")
     random.seed(seed)  # igraph draws from Python's random module: fixes the community result
     membership = np.asarray(und.community_multilevel(weights="weight").membership, dtype=int)
-    return GraphAt(nodes, src, dst, e["w"], pagerank * len(nodes), membership)
+    return GraphAt(nodes, s, d, weight, pagerank * len(nodes), membership)
 
 
-def influence(
-    con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp, damping: float, seed: int
+def graph_at(db, cutoff: pd.Timestamp, damping: float, seed: int) -> GraphAt:
+    """The graph of the edges dated before ``cutoff`` (after :func:`prepare`)."""
+    from socialcrm.features.build import as_backend  # build imports this module
+
+    return graph_from_edges(*EdgeEvents.fetch(as_backend(db)).before(cutoff), damping, seed)
+
+
+def features_at(
+    edges: EdgeEvents,
+    status: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    recent_churn_days: int,
+    damping: float,
+    seed: int,
 ) -> pd.DataFrame:
-    """PageRank (scaled to mean 1) and community size of every customer node at one cutoff.
+    """Degree, exposure, neighbour spend, PageRank and community of each customer node.
 
-    Customers without an edge before the cutoff get PageRank 0 and a community of 1.
+    Parameters
+    ----------
+    edges
+        The dated edge list (:class:`EdgeEvents`).
+    status
+        One row per customer node: ``idx``, ``customer_id`` and, for customers with a
+        status at the cutoff (consenting, signed up before it), ``has_status``,
+        ``spend``, ``churn_date`` (null: not churned).
+    cutoff
+        The cutoff.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer node with an edge before the cutoff (the rest get the
+        defaults in :func:`assemble_query`): ``customer_id``, ``cutoff``, ``degree``,
+        ``n_customer_neighbours``, ``n_churned_neighbours``, ``churned_neighbour_share``,
+        ``n_recent_churned_neighbours``, ``two_hop_churned_share``,
+        ``neighbours_mean_spend``, ``pagerank_scaled``, ``community_size``.
     """
-    ga = graph_at(con, cutoff, damping, seed)
-    sizes = np.bincount(ga.membership)[ga.membership] if len(ga.nodes) else np.array([], int)
-    cust = con.execute("SELECT idx, customer_id FROM g_node_customer ORDER BY idx").fetchnumpy()
-    pos = np.searchsorted(ga.nodes, cust["idx"])
-    inside = pos < len(ga.nodes)
-    inside[inside] = ga.nodes[pos[inside]] == cust["idx"][inside]
-    pr = np.zeros(len(pos))
-    size = np.ones(len(pos))
-    pr[inside] = ga.pagerank[pos[inside]]
-    size[inside] = sizes[pos[inside]]
+    n = edges.n_nodes
+    src, dst, weight = edges.before(cutoff)
+    ga = graph_from_edges(src, dst, weight, damping, seed)
+    # neighbours: distinct nodes joined by an edge either way
+    sym = sp.csr_matrix((np.ones(2 * len(src)), (np.r_[src, dst], np.r_[dst, src])), shape=(n, n))
+    sym.data[:] = 1.0  # duplicates summed by the constructor: back to 0/1
+    idx = status["idx"].to_numpy(dtype=np.int64)
+    has = status["has_status"].to_numpy(dtype=bool)
+    churn = pd.to_datetime(status["churn_date"])
+    churned = has & churn.notna().to_numpy()
+    recent = churned & (churn >= cutoff - pd.Timedelta(days=recent_churn_days)).to_numpy()
+
+    def on_nodes(values: np.ndarray) -> np.ndarray:
+        out = np.zeros(n)
+        np.add.at(out, idx, values)
+        return out
+
+    churned_v = on_nodes(churned.astype(float))
+    degree = np.asarray(sym.sum(axis=1)).ravel()
+    # customer neighbours: those with a status at the cutoff (consenting, signed up before it)
+    n_customers = sym @ on_nodes(has.astype(float))
+    n_churned = sym @ churned_v
+    n_recent = sym @ on_nodes(recent.astype(float))
+    spend_sum = sym @ on_nodes(np.where(has, status["spend"].to_numpy(dtype=float), 0.0))
+    # two hops: over each neighbour v, its customer neighbours but u, and those churned (the
+    # count subtracts u whether or not u has a status, as the reference definition does)
+    two_num = sym @ n_churned - degree * churned_v
+    two_den = sym @ n_customers - degree
+
+    d = degree[idx]
+    keep = d > 0
+    u = idx[keep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(n_customers[u] > 0, n_churned[u] / n_customers[u], np.nan)
+        two_hop = np.where(two_den[u] != 0, two_num[u] / two_den[u], np.nan)
+        mean_spend = np.where(n_customers[u] > 0, spend_sum[u] / n_customers[u], np.nan)
+    pos = np.searchsorted(ga.nodes, u)
+    sizes = np.bincount(ga.membership)[ga.membership]
     return pd.DataFrame(
         {
-            "customer_id": cust["customer_id"],
+            "customer_id": status["customer_id"].to_numpy()[keep],
             "cutoff": cutoff,
-            "pagerank_scaled": pr,
-            "community_size": size,
+            "degree": d[keep],
+            "n_customer_neighbours": n_customers[u],
+            "n_churned_neighbours": n_churned[u],
+            "churned_neighbour_share": share,
+            "n_recent_churned_neighbours": n_recent[u],
+            "two_hop_churned_share": two_hop,
+            "neighbours_mean_spend": mean_spend,
+            "pagerank_scaled": ga.pagerank[pos],
+            "community_size": sizes[pos].astype(float),
         }
     )
 
 
+def status_at(db, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Every customer node with its status at ``cutoff`` (see :func:`features_at`)."""
+    at = f"TIMESTAMP '{pd.Timestamp(cutoff):%Y-%m-%d %H:%M:%S}'"
+    return db.fetch(
+        f"""
+SELECT n.idx, n.customer_id, s.customer_id IS NOT NULL AS has_status,
+    CAST(s.spend AS DOUBLE) AS spend, s.churn_date
+FROM g_node_customer n
+LEFT JOIN g_status s ON s.customer_id = n.customer_id AND s.cutoff = {at}
+ORDER BY n.idx"""
+    )
+
+
 def assemble_query(cfg: FeatureConfig) -> str:
-    """SQL joining ``g_exposure`` and ``g_influence`` onto the population, gated by consent."""
+    """SQL joining ``g_features`` onto the population, gated by consent."""
     R = cfg.graph.recent_churn_days
     L = cfg.long_window
     gate = "CASE WHEN c.consent_social THEN {} END"
@@ -306,8 +394,8 @@ def assemble_query(cfg: FeatureConfig) -> str:
         (f"n_recent_churned_neighbours_{R}d", "coalesce(x.n_recent_churned_neighbours, 0)"),
         ("two_hop_churned_share", "x.two_hop_churned_share"),
         (f"neighbours_mean_spend_{L}d", "x.neighbours_mean_spend"),
-        ("pagerank_scaled", "coalesce(i.pagerank_scaled, 0)"),
-        ("community_size", "coalesce(i.community_size, 1)"),
+        ("pagerank_scaled", "coalesce(x.pagerank_scaled, 0)"),
+        ("community_size", "coalesce(x.community_size, 1)"),
     ]
     sel = ",\n".join(f"    {gate.format(expr)}::DOUBLE AS {name}" for name, expr in cols)
     return f"""
@@ -315,6 +403,5 @@ SELECT p.customer_id, p.cutoff,
 {sel}
 FROM population p
 JOIN customers c ON c.customer_id = p.customer_id
-LEFT JOIN g_exposure x ON x.customer_id = p.customer_id AND x.cutoff = p.cutoff
-LEFT JOIN g_influence i ON i.customer_id = p.customer_id AND i.cutoff = p.cutoff
+LEFT JOIN g_features x ON x.customer_id = p.customer_id AND x.cutoff = p.cutoff
 """

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from socialcrm.features.config import FeatureConfig
 from socialcrm.features.manifest import FeatureSpec
+from socialcrm.features.sql import ahead_frame, event_stream, windowed
 
 GROUP = "label"
 
@@ -61,9 +62,12 @@ def specs(cfg: FeatureConfig) -> list[FeatureSpec]:
 
 
 def query(cfg: FeatureConfig) -> str:
-    """SQL: one row per population (customer, cutoff) with the labels."""
+    """SQL: one row per population (customer, cutoff) with the labels.
+
+    Each event table is read once: the horizon is a window frame ahead of each
+    population row (see :func:`socialcrm.features.sql.ahead_frame`).
+    """
     h = cfg.horizon_days
-    window = "{t}.timestamp >= p.cutoff AND {t}.timestamp < p.cutoff + INTERVAL " + str(h) + " DAY"
     churn = {
         "inactivity": "coalesce(f.n_buys, 0) = 0",
         "contract_end": (
@@ -72,24 +76,43 @@ def query(cfg: FeatureConfig) -> str:
         ),
     }
     churn["either"] = f"({churn['inactivity']}) OR ({churn['contract_end']})"
+    queries = "SELECT customer_id, epoch_seconds(cutoff) AS k, cutoff FROM population"
+    fut = windowed(
+        ["customer_id"],
+        event_stream(
+            ["customer_id"],
+            """SELECT customer_id, epoch_seconds(timestamp) AS k, is_return,
+                CAST(amount AS DECIMAL(18, 2)) AS amount FROM transactions""",
+            queries,
+            [("is_return", "BOOLEAN"), ("amount", "DECIMAL(18, 2)")],
+        ),
+        [
+            "count(CASE WHEN NOT is_return THEN 1 END) OVER w AS n_buys",
+            "sum(amount) OVER w AS net_spend",
+        ],
+        {"w": ahead_frame(h)},
+    )
+    camp = windowed(
+        ["customer_id"],
+        event_stream(
+            ["customer_id"],
+            """SELECT customer_id, epoch_seconds(timestamp) AS k, 1 AS ev,
+                offer_id IS NOT NULL AND response AS responded,
+                CAST(revenue AS DECIMAL(18, 2)) AS revenue FROM offer_log""",
+            queries,
+            [("ev", "INTEGER"), ("responded", "BOOLEAN"), ("revenue", "DECIMAL(18, 2)")],
+        ),
+        [
+            "count(ev) OVER w AS n_contacts",
+            "count(CASE WHEN responded THEN 1 END) OVER w AS n_responses",
+            "sum(CASE WHEN responded THEN revenue END) OVER w AS revenue",
+        ],
+        {"w": ahead_frame(h)},
+    )
     return f"""
-WITH fut AS (
-    SELECT p.customer_id, p.cutoff,
-        count(*) FILTER (WHERE NOT t.is_return) AS n_buys,
-        sum(t.amount::DECIMAL(18, 2)) AS net_spend
-    FROM population p
-    JOIN transactions t ON t.customer_id = p.customer_id AND {window.format(t="t")}
-    GROUP BY p.customer_id, p.cutoff
+WITH fut AS ({fut}
 ),
-camp AS (
-    SELECT p.customer_id, p.cutoff,
-        count(*) AS n_contacts,
-        count(*) FILTER (WHERE l.offer_id IS NOT NULL AND l.response) AS n_responses,
-        sum(l.revenue::DECIMAL(18, 2)) FILTER (WHERE l.offer_id IS NOT NULL AND l.response)
-            AS revenue
-    FROM population p
-    JOIN offer_log l ON l.customer_id = p.customer_id AND {window.format(t="l")}
-    GROUP BY p.customer_id, p.cutoff
+camp AS ({camp}
 )
 SELECT p.customer_id, p.cutoff,
     ({churn[cfg.churn.definition]}) AS label_churn,

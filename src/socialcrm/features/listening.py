@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from socialcrm.features.config import FeatureConfig
 from socialcrm.features.manifest import FeatureSpec
+from socialcrm.features.sql import event_stream, frame, windowed
 
 GROUP = "social_listening"
 
@@ -39,36 +40,51 @@ def query(cfg: FeatureConfig) -> str:
     """SQL: one row per population (customer, cutoff) with the group's features."""
     L = cfg.long_window
     gate = "CASE WHEN c.consent_social THEN {} END"
+    neg = "CASE WHEN negative THEN 1.0 ELSE 0.0 END"
+    comp = "CASE WHEN complaint THEN 1.0 ELSE 0.0 END"
+    agg = windowed(
+        ["customer_id"],
+        event_stream(
+            ["customer_id"],
+            """SELECT a.customer_id, epoch_seconds(po.timestamp) AS k,
+                CAST(s.sentiment AS DECIMAL(18, 6)) AS sentiment, s.negative, s.complaint
+            FROM linked_accounts a
+            JOIN posts po ON po.account_id = a.account_id
+            JOIN post_scores s ON s.post_id = po.post_id""",
+            "SELECT customer_id, epoch_seconds(cutoff) AS k, cutoff FROM population",
+            [("sentiment", "DECIMAL(18, 6)"), ("negative", "BOOLEAN"), ("complaint", "BOOLEAN")],
+        ),
+        [
+            "sum(sentiment) OVER w_90 AS sentiment_sum_90d",
+            "count(sentiment) OVER w_90 AS n_90d",
+            f"sum(sentiment) OVER w_{L} AS sentiment_sum",
+            f"count(sentiment) OVER w_{L} AS n_posts",
+            f"min(sentiment) OVER w_{L} AS sentiment_min",
+            "sum(sentiment) OVER w_before AS sentiment_sum_before",
+            "count(sentiment) OVER w_before AS n_before",
+            f"sum({neg}) OVER w_{L} AS n_negative",
+            f"sum({comp}) OVER w_{L} AS n_complaints",
+            "count(CASE WHEN complaint THEN 1 END) OVER w_90 AS n_complaints_90d",
+            "count(CASE WHEN negative THEN 1 END) OVER w_90 AS n_negative_90d",
+        ],
+        {
+            "w_90": frame(within_days=90),
+            f"w_{L}": frame(within_days=L),
+            "w_before": frame(older_than_days=90, within_days=L),
+        },
+    )
+    mean_90 = "g.sentiment_sum_90d / nullif(g.n_90d, 0)"
+    mean_before = "g.sentiment_sum_before / nullif(g.n_before, 0)"
     return f"""
-WITH scored AS (
-    SELECT p.customer_id, p.cutoff, s.sentiment::DECIMAL(18, 6) AS sentiment,
-           s.negative, s.complaint,
-           days_between(po.timestamp, p.cutoff) AS age
-    FROM population p
-    JOIN linked_accounts a ON a.customer_id = p.customer_id
-    JOIN posts po ON po.account_id = a.account_id AND po.timestamp < p.cutoff
-    JOIN post_scores s ON s.post_id = po.post_id
-    WHERE days_between(po.timestamp, p.cutoff) < {L}
-),
-agg AS (
-    SELECT customer_id, cutoff,
-        avg(sentiment) FILTER (WHERE age < 90) AS sentiment_mean_90d,
-        avg(sentiment) AS sentiment_mean,
-        min(sentiment) AS sentiment_min,
-        avg(sentiment) FILTER (WHERE age >= 90) AS sentiment_before_90d,
-        avg(CASE WHEN negative THEN 1.0 ELSE 0.0 END) AS negative_share,
-        avg(CASE WHEN complaint THEN 1.0 ELSE 0.0 END) AS complaint_rate,
-        count(*) FILTER (WHERE complaint AND age < 90) AS n_complaints_90d,
-        count(*) FILTER (WHERE negative AND age < 90) AS n_negative_90d
-    FROM scored GROUP BY customer_id, cutoff
+WITH agg AS ({agg}
 )
 SELECT p.customer_id, p.cutoff,
-    {gate.format("g.sentiment_mean_90d")}::DOUBLE AS sentiment_mean_90d,
-    {gate.format("g.sentiment_mean")}::DOUBLE AS sentiment_mean_{L}d,
+    {gate.format(mean_90)}::DOUBLE AS sentiment_mean_90d,
+    {gate.format("g.sentiment_sum / nullif(g.n_posts, 0)")}::DOUBLE AS sentiment_mean_{L}d,
     {gate.format("g.sentiment_min")}::DOUBLE AS sentiment_min_{L}d,
-    {gate.format("g.sentiment_mean_90d - g.sentiment_before_90d")}::DOUBLE AS sentiment_trend_90d,
-    {gate.format("g.negative_share")}::DOUBLE AS negative_share_{L}d,
-    {gate.format("g.complaint_rate")}::DOUBLE AS complaint_rate_{L}d,
+    {gate.format(f"{mean_90} - {mean_before}")}::DOUBLE AS sentiment_trend_90d,
+    {gate.format("g.n_negative / nullif(g.n_posts, 0)")}::DOUBLE AS negative_share_{L}d,
+    {gate.format("g.n_complaints / nullif(g.n_posts, 0)")}::DOUBLE AS complaint_rate_{L}d,
     {gate.format("coalesce(g.n_complaints_90d, 0)")}::DOUBLE AS n_complaints_90d,
     {gate.format("coalesce(g.n_negative_90d, 0)")}::DOUBLE AS n_negative_posts_90d
 FROM population p

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from socialcrm.features.config import FeatureConfig
 from socialcrm.features.manifest import FeatureSpec
-from socialcrm.features.sql import ident, quote
+from socialcrm.features.sql import event_stream, frame, ident, quote, windowed
 
 GROUP = "social_activity"
 
@@ -79,8 +79,8 @@ def query(cfg: FeatureConfig, platforms: list[str]) -> str:
             (f"likes_{L}d", "po.likes"),
             (f"shares_{L}d", "po.shares"),
             (f"brand_mentions_{L}d", "po.brand_mentions"),
-            ("followers_in_graph", "fi.followers"),
-            ("following_in_graph", "fo.following"),
+            ("followers_in_graph", "fi.n"),
+            ("following_in_graph", "fo.n"),
         ]
     )
     snapshot = ""
@@ -93,6 +93,57 @@ def query(cfg: FeatureConfig, platforms: list[str]) -> str:
             + " AS follows_brand_snapshot"
         )
     engagement = "(coalesce(po.likes, 0) + coalesce(po.shares, 0)) / nullif(po.n_posts, 0)"
+    queries = """SELECT a.account_id, epoch_seconds(p.cutoff) AS k, p.cutoff
+        FROM population p
+        JOIN linked_accounts a ON a.customer_id = p.customer_id
+        WHERE a.created_at IS NULL OR a.created_at < p.cutoff"""
+    posts = windowed(
+        ["account_id"],
+        event_stream(
+            ["account_id"],
+            """SELECT po.account_id, epoch_seconds(po.timestamp) AS k, 1 AS ev,
+                po.timestamp AS ts, po.likes, po.shares, po.mentions_brand
+            FROM posts po SEMI JOIN linked_accounts a ON a.account_id = po.account_id""",
+            queries,
+            [
+                ("ev", "INTEGER"),
+                ("ts", "TIMESTAMP"),
+                ("likes", "BIGINT"),
+                ("shares", "BIGINT"),
+                ("mentions_brand", "BOOLEAN"),
+            ],
+        ),
+        [
+            "count(ev) OVER w_90 AS n_posts_90d",
+            f"count(ev) OVER w_{L} AS n_posts",
+            f"sum(likes) OVER w_{L} AS likes",
+            f"sum(shares) OVER w_{L} AS shares",
+            f"count(CASE WHEN mentions_brand THEN 1 END) OVER w_{L} AS brand_mentions",
+            "max(ts) OVER w_all AS last_post",
+        ],
+        {"w_all": frame(), "w_90": frame(within_days=90), f"w_{L}": frame(within_days=L)},
+    )
+
+    def follows(mine: str, other: str) -> str:
+        # a follow counts once both it and the customer's account exist: key = the later time
+        return windowed(
+            ["customer_id"],
+            event_stream(
+                ["customer_id"],
+                f"""SELECT a.customer_id, e.{other} AS other,
+                    min(epoch_seconds(greatest(e.timestamp, coalesce(a.created_at, e.timestamp))))
+                        AS k,
+                    1 AS ev
+                FROM visible_edges e JOIN linked_accounts a ON a.account_id = e.{mine}
+                WHERE e.edge_type = 'follow'
+                GROUP BY a.customer_id, e.{other}""",
+                "SELECT customer_id, epoch_seconds(cutoff) AS k, cutoff FROM population",
+                [("ev", "INTEGER")],
+            ),
+            ["count(ev) OVER w AS n"],
+            {"w": frame()},
+        )
+
     return f"""
 WITH acc AS (
     SELECT p.customer_id, p.cutoff, a.account_id, a.platform, a.followers, a.follows_brand
@@ -108,32 +159,23 @@ presence AS (
         max(CASE WHEN follows_brand THEN 1.0 ELSE 0.0 END) AS follows_brand_snapshot
     FROM acc GROUP BY customer_id, cutoff
 ),
-post AS (
-    SELECT a.customer_id, a.cutoff, po.likes, po.shares, po.mentions_brand,
-           days_between(po.timestamp, a.cutoff) AS age
-    FROM acc a JOIN posts po ON po.account_id = a.account_id AND po.timestamp < a.cutoff
+account_posts AS ({posts}
 ),
 post_agg AS (
-    SELECT customer_id, cutoff,
-        count(*) FILTER (WHERE age < 90) AS n_posts_90d,
-        count(*) FILTER (WHERE age < {L}) AS n_posts,
-        sum(likes) FILTER (WHERE age < {L}) AS likes,
-        sum(shares) FILTER (WHERE age < {L}) AS shares,
-        count(*) FILTER (WHERE mentions_brand AND age < {L}) AS brand_mentions,
-        min(age) AS days_since_last_post
-    FROM post GROUP BY customer_id, cutoff
-),
-fol_in AS (
-    SELECT a.customer_id, a.cutoff, count(DISTINCT e.src_account_id) AS followers
-    FROM acc a JOIN visible_edges e
-      ON e.dst_account_id = a.account_id AND e.edge_type = 'follow' AND e.timestamp < a.cutoff
+    SELECT a.customer_id, a.cutoff,
+        sum(ap.n_posts_90d) AS n_posts_90d,
+        sum(ap.n_posts) AS n_posts,
+        sum(ap.likes) AS likes,
+        sum(ap.shares) AS shares,
+        sum(ap.brand_mentions) AS brand_mentions,
+        days_between(max(ap.last_post), a.cutoff) AS days_since_last_post
+    FROM acc a
+    JOIN account_posts ap ON ap.account_id = a.account_id AND ap.cutoff = a.cutoff
     GROUP BY a.customer_id, a.cutoff
 ),
-fol_out AS (
-    SELECT a.customer_id, a.cutoff, count(DISTINCT e.dst_account_id) AS following
-    FROM acc a JOIN visible_edges e
-      ON e.src_account_id = a.account_id AND e.edge_type = 'follow' AND e.timestamp < a.cutoff
-    GROUP BY a.customer_id, a.cutoff
+fol_in AS ({follows("dst_account_id", "src_account_id")}
+),
+fol_out AS ({follows("src_account_id", "dst_account_id")}
 )
 SELECT p.customer_id, p.cutoff,
 {on_sel},

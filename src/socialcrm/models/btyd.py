@@ -35,7 +35,6 @@ def rfm_sql(time_unit_days: float = 7.0) -> str:
     purchase days (0 without repeats). Customers without a purchase before the
     cutoff get no row.
     """
-    unit = 86400.0 * float(time_unit_days)
     return f"""
 WITH daily AS (
     SELECT p.customer_id, p.cutoff, date_trunc('day', t.timestamp) AS day,
@@ -50,15 +49,22 @@ agg AS (
         count(*) AS n_days, sum(amount) AS total, arg_min(amount, day) AS first_amount
     FROM daily GROUP BY customer_id, cutoff
 )
-SELECT customer_id, cutoff,
+{rfm_select(time_unit_days)}
+"""
+
+
+def rfm_select(time_unit_days: float = 7.0) -> str:
+    """SQL: the RFM columns from ``agg (customer_id, cutoff, first_day, last_day, n_days,
+    total, first_amount)``, one row per (customer, cutoff) with a purchase day before it."""
+    unit = 86400.0 * float(time_unit_days)
+    return f"""SELECT customer_id, cutoff,
     (n_days - 1)::DOUBLE AS frequency,
     (epoch(last_day) - epoch(first_day)) / {unit} AS recency,
     (epoch(cutoff - INTERVAL 1 DAY) - epoch(first_day)) / {unit} AS "T",
     CASE WHEN n_days > 1 THEN ((total - first_amount) / (n_days - 1))::DOUBLE ELSE 0.0 END
         AS monetary_value
 FROM agg
-ORDER BY cutoff, customer_id
-"""
+ORDER BY cutoff, customer_id"""
 
 
 def rfm_from_transactions(
