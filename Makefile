@@ -18,7 +18,7 @@ export PYTENSOR_FLAGS := compiledir=$(abspath .cache/pytensor)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help env run test lint format repro params ui lab server serve bench clean
+.PHONY: help env env-spark run test lint format repro params ui lab server serve bench clean
 
 help:
 	@echo "make run    - the main job: generate, validate, ingest, features, insight report, CLV and churn models"
@@ -40,12 +40,23 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
+# The tests also need the optional `spark` group (pyspark; `make run` never does). A
+# plain sync is exact and removes pyspark again, but it also touches (or recreates)
+# .synced, which makes this stamp stale: the next `make test` syncs the group back.
+# No --python here: .synced made the environment, and a --python that names a shim
+# (pyenv) makes uv replace the whole environment, stamps included.
+$(VENV)/.synced-spark: $(VENV)/.synced uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --group spark
+	@touch $@
+
 env: $(VENV)/.synced
+
+env-spark: $(VENV)/.synced-spark
 
 run: env
 	$(PY) -m socialcrm.cli run
 
-test: env
+test: env-spark
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 lint: env

@@ -68,7 +68,8 @@ def worker(overrides: list[str]) -> dict:
     t_all = time.perf_counter()
     cfg = compose(overrides)
     fcfg = feature_config(cfg.features)
-    con = connect(fcfg.engine.threads, fcfg.engine.memory_limit, fcfg.engine.temp_dir)
+    d = fcfg.duckdb
+    con = connect(d.threads, d.memory_limit, d.temp_dir)
     register_folder(con, cfg.data.interim_dir)
     cutoff = choose_cutoffs(con, fcfg)[-1]
     starts: dict[str, float] = {}

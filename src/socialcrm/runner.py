@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -61,7 +63,51 @@ def load_features(
         # reused only if it was built for this very request (horizon, cutoffs, data, ...)
         path = ensure_features(cfg, console=console)
     manifest = json.loads((path.parent / "feature_manifest.json").read_text())
-    return pd.read_parquet(path), manifest, path
+    frame = read_feature_table(path, cfg.train.get("max_train_rows"))
+    if console is not None and frame.attrs.get("train_sample"):
+        s = frame.attrs["train_sample"]
+        console.print(
+            f"features: training on {s['kept']:,} of {s['of']:,} training rows "
+            f"(train.max_train_rows={s['max_train_rows']:,}); validation and test rows all read"
+        )
+    return frame, manifest, path
+
+
+def read_feature_table(path: Path, max_train_rows: int | None = None) -> pd.DataFrame:
+    """The feature table at ``path``, with at most ``max_train_rows`` training rows.
+
+    The training rows kept are those of whole customers, chosen by a fixed hash of the
+    customer id (the same rows on every run and for every task); validation, gap and
+    test rows are all kept. The table is read a batch at a time, so memory holds only
+    the rows kept. ``frame.attrs["train_sample"]`` records the sample (absent: all rows).
+    """
+    if max_train_rows is None:
+        return pd.read_parquet(path)
+    keys = pq.read_table(path, columns=["customer_id", "split"]).to_pandas()
+    is_train = (keys["split"] == "train").to_numpy()
+    n_train = int(is_train.sum())
+    if n_train <= max_train_rows:
+        return pd.read_parquet(path)
+    # whole customers in the order of a fixed hash of their id, as many as fit
+    per = keys.loc[is_train, "customer_id"].value_counts(sort=False).to_frame("rows")
+    per["u"] = pd.util.hash_pandas_object(per.index.to_series(), index=False).to_numpy()
+    per = per.sort_values("u", kind="stable")
+    chosen = per.index[per["rows"].cumsum().to_numpy() <= max_train_rows]
+    keep = ~is_train | keys["customer_id"].isin(chosen).to_numpy()
+    del keys, per
+    parts, start = [], 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 18):
+        mask = keep[start : start + batch.num_rows]
+        start += batch.num_rows
+        if mask.any():
+            parts.append(batch.filter(pa.array(mask)))
+    frame = pa.Table.from_batches(parts).to_pandas()
+    frame.attrs["train_sample"] = {
+        "kept": int((keep & is_train).sum()),
+        "of": n_train,
+        "max_train_rows": int(max_train_rows),
+    }
+    return frame
 
 
 #: Keys of a task config that the run edge reads, not the task's constructor.

@@ -97,7 +97,7 @@ def test_the_same_request_reuses_the_table(root, tmp_path):
     stamps = {p.name: p.stat().st_mtime_ns for p in path.parent.iterdir()}
     assert ensure_features(_cfg(root, tmp_path / "t")) == path
     # where and how it is built is no part of its identity
-    again = _cfg(root, tmp_path / "t", "features.engine.threads=1", "features.name=renamed")
+    again = _cfg(root, tmp_path / "t", "features.duckdb.threads=1", "features.name=renamed")
     assert ensure_features(again) == path
     assert {p.name: p.stat().st_mtime_ns for p in path.parent.iterdir()} == stamps
 
@@ -145,7 +145,7 @@ def test_identity_covers_content_and_ignores_where_and_how(tmp_path):
     for same in (
         "features.name=other",
         "features.output_dir=/elsewhere",
-        "features.engine.threads=8",
+        "features.duckdb.threads=8",
         "features.on_mismatch=error",
         "features.windows_days=[365,180,90,30]",
     ):

@@ -12,8 +12,8 @@ from .conftest import build
 
 
 def test_two_builds_are_identical(small_tables):
-    a = build(small_tables, ["features.cutoffs.every_months=6", "features.engine.threads=2"])
-    b = build(small_tables, ["features.cutoffs.every_months=6", "features.engine.threads=2"])
+    a = build(small_tables, ["features.cutoffs.every_months=6", "features.duckdb.threads=2"])
+    b = build(small_tables, ["features.cutoffs.every_months=6", "features.duckdb.threads=2"])
     pd.testing.assert_frame_equal(a.frame, b.frame, check_exact=True)
 
 

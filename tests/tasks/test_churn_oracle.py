@@ -11,7 +11,6 @@ from sklearn.metrics import roc_auc_score
 from socialcrm.config import compose
 from socialcrm.data.schemas import TABLES
 from socialcrm.data.synthetic.truth import churn_probability
-from socialcrm.features.engine import register_frames
 from socialcrm.features.run import build_from_config
 from socialcrm.runner import build_task
 
@@ -19,9 +18,9 @@ pytestmark = pytest.mark.xdist_group("worlds")
 
 
 def test_churn_model_is_within_005_of_the_oracle_and_beats_the_recency_rule(world):
-    cfg = compose(["task.explain=false", "features.engine.threads=1"])
+    cfg = compose(["task.explain=false", "features.duckdb.threads=1"])
     tables = {name: world[name] for name in TABLES}
-    ft = build_from_config(cfg, lambda con: register_frames(con, tables))
+    ft = build_from_config(cfg, lambda db: db.register_frames(tables))
     task = build_task(cfg)
     result = task.fit_evaluate(
         ft.frame,

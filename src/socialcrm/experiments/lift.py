@@ -90,7 +90,6 @@ def synthetic_world(world: str, cfg: DictConfig, truth: Truth) -> grid.World:
     memory, and keep the truth at the test cutoff; nothing stays on disk."""
     from socialcrm.data.generate import write_synthetic
     from socialcrm.data.schemas import TABLES
-    from socialcrm.features.engine import register_frames
     from socialcrm.features.run import build_from_config
 
     with tempfile.TemporaryDirectory(prefix="socialcrm-world-") as tmp:
@@ -98,7 +97,7 @@ def synthetic_world(world: str, cfg: DictConfig, truth: Truth) -> grid.World:
         write_synthetic(cfg.data.generator, raw, cfg.data.salt)
         tables = {name: pd.read_parquet(raw / f"{name}.parquet") for name in TABLES}
         customer_month = pd.read_parquet(raw / "truth" / "customer_month.parquet")
-    ft = build_from_config(cfg, lambda con: register_frames(con, tables))
+    ft = build_from_config(cfg, lambda db: db.register_frames(tables))
     frame, manifest = ft.frame, [s.to_dict() for s in ft.manifest]
     test_cutoff = frame.loc[frame["split"] == "test", "cutoff"].iloc[0]
     prepared = runner.Prepared(

@@ -75,7 +75,6 @@ def nbo_world(world: str, cfg: DictConfig, seconds: dict[int, float] | None = No
     stays on disk; ``seconds[seed]`` gets the time taken."""
     from socialcrm.data.generate import write_synthetic
     from socialcrm.data.schemas import TABLES
-    from socialcrm.features.engine import register_frames
     from socialcrm.features.run import build_from_config
 
     t0 = time.perf_counter()
@@ -90,7 +89,7 @@ def nbo_world(world: str, cfg: DictConfig, seconds: dict[int, float] | None = No
             for name in task.context_tables
             if (raw / f"{name}.parquet").is_file()
         }
-    ft = build_from_config(cfg, lambda con: register_frames(con, tables))
+    ft = build_from_config(cfg, lambda db: db.register_frames(tables))
     prepared = runner.Prepared(
         cfg,
         task,

@@ -39,19 +39,31 @@ class FeatureTable:
     Attributes
     ----------
     frame
-        One row per (customer, cutoff): keys, ``split``, features, labels.
+        One row per (customer, cutoff): keys, ``split``, features, labels; None when the
+        build streamed the table, a cutoff at a time, to a ``sink`` (large data).
     manifest
         One :class:`FeatureSpec` per feature and label column, in column order.
     cutoffs
         The cutoffs built.
     timings
         Per stage: wall seconds and the process's peak resident memory (GB) so far.
+    splits
+        Per split: ``cutoffs``, ``rows``, ``churn_rate`` and ``mean_future_spend`` (NaN
+        without labels), in the order train, gap, valid, test.
+    n_customers
+        Distinct customers in the table.
     """
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None
     manifest: list[FeatureSpec]
     cutoffs: list[pd.Timestamp]
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    splits: pd.DataFrame = field(default_factory=pd.DataFrame)
+    n_customers: int = 0
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.splits["rows"].sum()) if len(self.splits) else 0
 
     @property
     def feature_names(self) -> list[str]:
@@ -144,8 +156,60 @@ def create_population(db, cutoffs: list[pd.Timestamp], active_within_days: int |
     JOIN ({last_buy}) AS lb ON lb.customer_id = b.customer_id AND lb.cutoff = b.cutoff
     WHERE greatest(coalesce(lb.last_buy, b.signup_date), b.signup_date)
         >= b.cutoff - INTERVAL {int(active_within_days)} DAY"""
-    db.materialise("population", f"{sql}\nORDER BY cutoff, customer_id")
-    return int(db.fetch("SELECT count(*) AS n FROM population")["n"].iloc[0])
+    db.materialise("population_all", f"{sql}\nORDER BY cutoff, customer_id")
+    # what the groups read: one shard of customers at a time on DuckDB (see Shards)
+    db.execute(
+        "CREATE OR REPLACE VIEW population AS "
+        "SELECT * FROM population_all WHERE in_shard(customer_id)"
+    )
+    return int(db.fetch("SELECT count(*) AS n FROM population_all")["n"].iloc[0])
+
+
+class Shards:
+    """Build per-customer tables a shard of customers at a time (DuckDB; see
+    :mod:`socialcrm.features.sql`): memory is bounded by one shard's streams.
+
+    Parameters
+    ----------
+    db
+        The backend; other engines than DuckDB always use one shard.
+    n
+        The number of shards.
+    """
+
+    def __init__(self, db, n: int) -> None:
+        self.db = db
+        self.n = n if getattr(db, "name", "") == "duckdb" else 1
+
+    @classmethod
+    def for_rows(cls, db, rows: int, rows_per_shard: int | None) -> Shards:
+        """Enough shards for ``rows`` population rows at ``rows_per_shard`` each."""
+        n = 1 if not rows_per_shard else max(1, -(-int(rows) // int(rows_per_shard)))
+        return cls(db, n)
+
+    def _each(self):
+        try:
+            for s in range(self.n):
+                if self.n > 1:
+                    self.db.execute(f"SET VARIABLE feature_shards = {self.n}")
+                    self.db.execute(f"SET VARIABLE feature_shard = {s}")
+                yield s
+        finally:
+            if self.n > 1:
+                self.db.execute("RESET VARIABLE feature_shards")
+                self.db.execute("RESET VARIABLE feature_shard")
+
+    def materialise(self, name: str, sql: str) -> None:
+        """``name`` as the union of ``sql`` over the shards."""
+        for s in self._each():
+            if s == 0:
+                self.db.materialise(name, sql)
+            else:
+                self.db.execute(f"INSERT INTO {name} {sql}")
+
+    def fetch(self, sql: str) -> pd.DataFrame:
+        """The union of ``sql`` over the shards, as one frame (in shard order)."""
+        return pd.concat([self.db.fetch(sql) for _ in self._each()], ignore_index=True)
 
 
 def score_posts(
@@ -199,32 +263,10 @@ def timestamp_literal(ts: pd.Timestamp) -> str:
 def as_backend(db):
     """A feature backend; a raw DuckDB connection is wrapped (its tables stay as they are)."""
     if isinstance(db, duckdb.DuckDBPyConnection):
-        return _Shim(db)
+        from socialcrm.features.backends.duckdb import DuckDBBackend
+
+        return DuckDBBackend.wrap(db)
     return db
-
-
-class _Shim:  # TEMPORARY until backends.duckdb lands
-    name = "duckdb"
-
-    def __init__(self, con):
-        self.con = con
-        from socialcrm.features.sql import install_macros
-
-        install_macros(con)
-
-    def fetch(self, sql):
-        return self.con.execute(sql).df()
-
-    def execute(self, sql):
-        self.con.execute(sql)
-
-    def materialise(self, name, sql):
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-
-    def register_frame(self, name, frame):
-        self.con.register(f"_{name}", frame)
-        self.materialise(name, f"SELECT * FROM _{name}")
-        self.con.unregister(f"_{name}")
 
 
 def build_features(
@@ -235,6 +277,7 @@ def build_features(
     cutoffs: list[pd.Timestamp] | None = None,
     with_labels: bool = True,
     on_stage: Callable[[str], None] | None = None,
+    sink: Callable[[pd.DataFrame], None] | None = None,
 ) -> FeatureTable:
     """Build features (and labels) for every customer in the population at each cutoff.
 
@@ -255,6 +298,9 @@ def build_features(
         Add the label columns (needs the horizon after each cutoff).
     on_stage
         Called with each stage's name when it starts (progress display).
+    sink
+        Called with the table a cutoff at a time (in row order) instead of returning it
+        whole: the memory the table needs stays that of one cutoff (``frame`` is None).
 
     Returns
     -------
@@ -268,50 +314,48 @@ def build_features(
 
     _check_churn_definition(db, cfg)
     stage("population")
-    timer("population", lambda: create_population(db, cutoffs, cfg.active_within_days))
+    rows = timer("population", lambda: create_population(db, cutoffs, cfg.active_within_days))
+    shards = Shards.for_rows(db, rows, cfg.duckdb.shard_rows)
+    timer.timings["population"]["shards"] = shards.n
 
     if "social_listening" in cfg.groups and scorer_fn is None:
         raise ValueError("the social_listening group needs a post scorer (scorer_fn)")
 
     def _listening() -> None:
         score_posts(db, scorer_fn, max(cutoffs))
-        db.materialise("f_listening", listening.query(cfg))
+        shards.materialise("f_listening", listening.query(cfg))
 
     def _graph() -> None:
         # SQL on the backend, then sparse algebra and igraph on the driver, a cutoff at a time
-        graph.prepare(db, cfg)
+        graph.prepare(db, cfg, materialise=shards.materialise)
         edges = graph.EdgeEvents.fetch(db)
         g = cfg.graph
-        parts = [
-            graph.features_at(
-                edges, graph.status_at(db, c), c, g.recent_churn_days, g.damping, g.seed
-            )
-            for c in cutoffs
-        ]
-        frame = pd.concat(parts, ignore_index=True)
+        statuses = [graph.status_at(db, c) for c in cutoffs]
+        frame = graph.features_all(edges, statuses, cutoffs, g.recent_churn_days, g.damping, g.seed)
         frame["cutoff"] = frame["cutoff"].astype("datetime64[us]")
         db.register_frame("g_features", frame)
         db.materialise("f_graph", graph.assemble_query(cfg))
 
     def _btyd() -> None:
-        rfm = db.fetch(btyd.rfm_query())
+        rfm = shards.fetch(btyd.rfm_query()).sort_values(["cutoff", "customer_id"])
+        rfm = rfm.reset_index(drop=True)
         out = btyd.btyd_outputs(rfm, cfg.horizon_days, cfg.btyd.refit_every_months)
         out["cutoff"] = out["cutoff"].astype("datetime64[us]")
         db.register_frame("f_btyd", out)
 
     # group -> (its table, how to build it, its manifest entries); built in this order
     steps: dict[str, tuple[str, Callable[[], None], list[FeatureSpec]]] = {
-        "crm": ("f_crm", lambda: db.materialise("f_crm", crm.query(cfg)), crm.specs(cfg)),
+        "crm": ("f_crm", lambda: shards.materialise("f_crm", crm.query(cfg)), crm.specs(cfg)),
         "social_activity": (
             "f_social",
-            lambda: db.materialise("f_social", social.query(cfg, platforms)),
+            lambda: shards.materialise("f_social", social.query(cfg, platforms)),
             social.specs(cfg, platforms),
         ),
         "social_listening": ("f_listening", _listening, listening.specs(cfg)),
         "social_graph": ("f_graph", _graph, graph.specs(cfg)),
         "referral": (
             "f_referral",
-            lambda: db.materialise("f_referral", referral.query(cfg)),
+            lambda: shards.materialise("f_referral", referral.query(cfg)),
             referral.specs(cfg),
         ),
         "btyd": ("f_btyd", _btyd, btyd.specs(cfg)),
@@ -319,7 +363,7 @@ def build_features(
     if with_labels:
         steps["labels"] = (
             "f_labels",
-            lambda: db.materialise("f_labels", labels.query(cfg)),
+            lambda: shards.materialise("f_labels", labels.query(cfg)),
             labels.specs(cfg),
         )
     manifest: list[FeatureSpec] = []
@@ -333,11 +377,84 @@ def build_features(
         parts.append(table)
 
     stage("assemble")
-    frame = timer("assemble", lambda: _assemble(db, parts, manifest))
     split = assign_split(cutoffs, cfg.horizon_days, cfg.split.test_cutoffs, cfg.split.valid_cutoffs)
-    frame.insert(2, "split", frame["cutoff"].map(split).astype("str"))
-    _check_manifest(frame, manifest)
-    return FeatureTable(frame=frame, manifest=manifest, cutoffs=cutoffs, timings=timer.timings)
+    db.materialise("f_table", _assemble_sql(parts, manifest))
+    stats = _SplitStats()
+
+    def chunks():
+        # a cutoff at a time: memory is bounded by one cutoff's rows, whatever the data size
+        for c in cutoffs:
+            chunk = _typed(
+                db.fetch(
+                    f"SELECT * FROM f_table WHERE cutoff = {timestamp_literal(c)}"
+                    " ORDER BY customer_id"
+                ),
+                manifest,
+            )
+            chunk.insert(2, "split", chunk["cutoff"].map(split).astype("str"))
+            _check_manifest(chunk, manifest)
+            stats.add(chunk)
+            yield chunk
+
+    def assemble() -> pd.DataFrame | None:
+        if sink is not None:
+            for chunk in chunks():
+                sink(chunk)
+            return None
+        return pd.concat(list(chunks()), ignore_index=True)
+
+    frame = timer("assemble", assemble)
+    n_customers = int(
+        db.fetch("SELECT count(DISTINCT customer_id) AS n FROM population_all")["n"][0]
+    )
+    return FeatureTable(
+        frame=frame,
+        manifest=manifest,
+        cutoffs=cutoffs,
+        timings=timer.timings,
+        splits=stats.table(),
+        n_customers=n_customers,
+    )
+
+
+class _SplitStats:
+    """Rows, cutoffs, churn rate and mean future spend per split, accumulated over chunks."""
+
+    ORDER = ("train", "gap", "valid", "test")
+
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        g = chunk.assign(
+            churn=chunk["label_churn"].astype(float) if "label_churn" in chunk else np.nan,
+            spend=chunk.get("label_future_spend", np.nan),
+        ).groupby("split")
+        self.parts.append(
+            pd.DataFrame(
+                {
+                    "cutoffs": g["cutoff"].nunique(),
+                    "rows": g.size(),
+                    "churn": g["churn"].sum(min_count=1),
+                    "spend": g["spend"].sum(min_count=1),
+                }
+            )
+        )
+
+    def table(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame(columns=["cutoffs", "rows", "churn_rate", "mean_future_spend"])
+        t = pd.concat(self.parts).groupby(level=0).sum(min_count=1)
+        known = [s for s in self.ORDER if s in t.index]
+        t = t.reindex(known + sorted(set(t.index) - set(self.ORDER)))
+        return pd.DataFrame(
+            {
+                "cutoffs": t["cutoffs"].astype(int),
+                "rows": t["rows"].astype(int),
+                "churn_rate": t["churn"] / t["rows"],
+                "mean_future_spend": t["spend"] / t["rows"],
+            }
+        )
 
 
 def check_cutoffs(cutoffs: list[pd.Timestamp]) -> None:
@@ -362,17 +479,19 @@ def _check_churn_definition(db, cfg: FeatureConfig) -> None:
         )
 
 
-def _assemble(db, parts: list[str], manifest: list[FeatureSpec]) -> pd.DataFrame:
+def _assemble_sql(parts: list[str], manifest: list[FeatureSpec]) -> str:
     cols = ",\n    ".join(f"{s.name}" for s in manifest)
     joins = "\n".join(f"LEFT JOIN {t} USING (customer_id, cutoff)" for t in parts)
-    sql = f"""
+    return f"""
 SELECT p.customer_id, p.cutoff,
     {cols}
-FROM population p
+FROM population_all p
 {joins}
 ORDER BY p.cutoff, p.customer_id
 """
-    frame = db.fetch(sql)
+
+
+def _typed(frame: pd.DataFrame, manifest: list[FeatureSpec]) -> pd.DataFrame:
     for s in manifest:
         if s.dtype == "category":
             frame[s.name] = frame[s.name].astype("str")

@@ -15,7 +15,8 @@ SOCIAL_GROUPS = ("social_activity", "social_listening", "social_graph")
 CHURN_DEFINITIONS = ("inactivity", "contract_end", "either")
 #: FeatureConfig fields that do not change the table's content (where and how it is built).
 #: Every other field, including any added later, is part of the table's identity.
-NOT_CONTENT = ("name", "output_dir", "engine", "on_mismatch")
+NOT_CONTENT = ("name", "output_dir", "engine", "duckdb", "spark", "on_mismatch")
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass
@@ -57,10 +58,21 @@ class SplitConfig:
 
 
 @dataclass
-class EngineConfig:
+class DuckDBConfig:
     threads: int = MISSING
     memory_limit: str = MISSING
     temp_dir: str | None = MISSING
+    max_temp_directory_size: str = "20GB"
+    shard_rows: int | None = 2_000_000
+
+
+@dataclass
+class SparkConfig:
+    master: str = "local[2]"
+    driver_memory: str = "6g"
+    shuffle_partitions: int = 8
+    local_dir: str | None = None
+    conf: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,7 +91,9 @@ class FeatureConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     snapshot_attributes: bool = MISSING
     output_dir: str | None = MISSING
-    engine: EngineConfig = field(default_factory=EngineConfig)
+    engine: str = "duckdb"
+    duckdb: DuckDBConfig = field(default_factory=DuckDBConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
     # a default, not MISSING: configs composed before the switch existed (params.yaml) hold
     on_mismatch: str = "rebuild"
 
@@ -132,6 +146,8 @@ def feature_config(node: DictConfig | dict) -> FeatureConfig:
         )
     if cfg.horizon_days <= 0:
         problems.append(f"horizon_days must be positive, got {cfg.horizon_days}")
+    if cfg.engine not in ENGINES:
+        problems.append(f"engine must be one of {list(ENGINES)}, got {cfg.engine!r}")
     if cfg.on_mismatch not in ON_MISMATCH:
         problems.append(f"on_mismatch must be one of {list(ON_MISMATCH)}, got {cfg.on_mismatch!r}")
     if problems:

@@ -135,21 +135,22 @@ def specs(cfg: FeatureConfig) -> list[FeatureSpec]:
 
 
 def _transactions(cfg: FeatureConfig) -> str:
-    """Per population row: purchase and return aggregates over the history and the windows."""
+    """Per population row: purchase and return aggregates over the history and the windows.
+
+    Each window aggregate costs a pass over the stream, so derived figures are
+    computed from others (the 90 days before the last 90 are the last 180 minus
+    the last 90; the first purchase is the customer's first ever, once there is one).
+    """
     L = cfg.long_window
-    wins = sorted({*cfg.windows_days, 90, L})
+    wins = sorted({*cfg.windows_days, 90, 180, L})
     buy = "CASE WHEN buy THEN {} END"
     aggs = [
         f"count({buy.format(1)}) OVER w_all AS frequency_total",
         f"coalesce(sum({buy.format('amount')}) OVER w_all, 0) AS monetary_total",
         f"max({buy.format('ts')}) OVER w_all AS last_buy",
-        f"min({buy.format('ts')}) OVER w_all AS first_buy",
         "count(CASE WHEN is_return THEN 1 END) OVER w_all AS n_returns_total",
         *(f"count({buy.format(1)}) OVER w_{w} AS frequency_{w}d" for w in wins),
-        *(f"coalesce(sum({buy.format('amount')}) OVER w_{w}, 0) AS monetary_{w}d" for w in wins),
-        f"sum({buy.format('amount')}) OVER w_90 AS monetary_last_90d",
-        f"count({buy.format(1)}) OVER w_prev AS frequency_prev_90d",
-        f"sum({buy.format('amount')}) OVER w_prev AS monetary_prev_90d",
+        *(f"sum({buy.format('amount')}) OVER w_{w} AS monetary_{w}d" for w in wins),
         *(
             f"count(CASE WHEN buy AND channel = {quote(ch)} THEN 1 END) OVER w_{L}"
             f" AS n_channel_{ident(ch)}"
@@ -158,11 +159,7 @@ def _transactions(cfg: FeatureConfig) -> str:
         f"count(CASE WHEN is_return THEN 1 END) OVER w_{L} AS n_returns",
         f"-coalesce(sum(CASE WHEN is_return THEN amount END) OVER w_{L}, 0) AS returned_amount",
     ]
-    windows = {
-        "w_all": frame(),
-        **{f"w_{w}": frame(within_days=w) for w in wins},
-        "w_prev": frame(older_than_days=90, within_days=180),
-    }
+    windows = {"w_all": frame(), **{f"w_{w}": frame(within_days=w) for w in wins}}
     stream = event_stream(
         ["customer_id"],
         """SELECT customer_id, epoch_seconds(timestamp) AS k, timestamp AS ts,
@@ -177,25 +174,36 @@ def _transactions(cfg: FeatureConfig) -> str:
             ("channel", "VARCHAR"),
         ],
     )
-    return windowed(["customer_id"], stream, aggs, windows)
+    first = """SELECT customer_id, min(timestamp) AS first_buy
+        FROM transactions WHERE NOT is_return GROUP BY customer_id"""
+    return f"""SELECT w.*,
+        w.frequency_180d - w.frequency_90d AS frequency_prev_90d,
+        coalesce(w.monetary_180d, 0) - coalesce(w.monetary_90d, 0) AS monetary_prev_90d,
+        CASE WHEN w.frequency_total > 0 THEN f.first_buy END AS first_buy
+    FROM ({windowed(["customer_id"], stream, aggs, windows)}) AS w
+    LEFT JOIN ({first}) AS f ON f.customer_id = w.customer_id"""
 
 
 def _mix(cfg: FeatureConfig) -> str:
-    """Per population row and category or channel bought: purchases and spend, last L days.
+    """Per population row and category bought: purchases and spend, last L days.
 
     Distinct counts and the category entropy over a window stay exact: each
-    (customer, category) and (customer, channel) is its own window partition, so
-    "distinct categories in the window" is the number of partitions with a purchase
-    in it, and the spend per category is that partition's windowed sum.
+    (customer, category) is its own window partition, so "distinct categories in
+    the window" is the number of partitions with a purchase in it, and the spend
+    per category is that partition's windowed sum. Purchase channels outside
+    ``channels`` (the configured ones are counted in :func:`_transactions`) get
+    partitions too, for the distinct-channel count.
     """
     L = cfg.long_window
-    events = """SELECT customer_id, 'category' AS dim, category AS val,
+    listed = ", ".join(quote(ch) for ch in cfg.channels) or "NULL"
+    events = f"""SELECT customer_id, 'category' AS dim, category AS val,
             epoch_seconds(timestamp) AS k, CAST(amount AS DECIMAL(18, 2)) AS amount
         FROM transactions WHERE NOT is_return AND category IS NOT NULL
         UNION ALL
         SELECT customer_id, 'channel' AS dim, channel AS val,
             epoch_seconds(timestamp) AS k, CAST(amount AS DECIMAL(18, 2)) AS amount
-        FROM transactions WHERE NOT is_return AND channel IS NOT NULL"""
+        FROM transactions
+        WHERE NOT is_return AND channel IS NOT NULL AND channel NOT IN ({listed})"""
     queries = f"""SELECT p.customer_id, d.dim, d.val, epoch_seconds(p.cutoff) AS k, p.cutoff
         FROM population p
         JOIN (SELECT DISTINCT customer_id, dim, val FROM ({events}) AS de) AS d
@@ -351,6 +359,12 @@ def query(cfg: FeatureConfig) -> str:
         f"    coalesce(t.monetary_{w}d, 0)::DOUBLE AS monetary_{w}d"
         for w in wins
     )
+    n_channels = (
+        " + ".join(
+            f"CASE WHEN t.n_channel_{ident(ch)} > 0 THEN 1 ELSE 0 END" for ch in cfg.channels
+        )
+        or "0"
+    )
     chan_select = ",\n".join(
         f"    (t.n_channel_{ident(ch)} / nullif(t.frequency_{L}d, 0))::DOUBLE"
         f" AS channel_share_{ident(ch)}_{L}d"
@@ -364,7 +378,7 @@ mix AS ({_mix(cfg)}
 mix_agg AS (
     SELECT customer_id, cutoff,
         count(CASE WHEN dim = 'category' AND n_buys > 0 THEN 1 END) AS n_categories,
-        count(CASE WHEN dim = 'channel' AND n_buys > 0 THEN 1 END) AS n_channels
+        count(CASE WHEN dim = 'channel' AND n_buys > 0 THEN 1 END) AS n_other_channels
     FROM mix GROUP BY customer_id, cutoff
 ),
 cat_spend AS (
@@ -393,7 +407,7 @@ SELECT p.customer_id, p.cutoff,
     t.monetary_{L}d / nullif(t.frequency_{L}d, 0) AS avg_basket_{L}d,
     (days_between(t.first_buy, p.cutoff) - days_between(t.last_buy, p.cutoff))
         / nullif(t.frequency_total - 1, 0) AS interpurchase_days,
-    ln(1 + greatest(coalesce(t.monetary_last_90d, 0), 0))
+    ln(1 + greatest(coalesce(t.monetary_90d, 0), 0))
         - ln(1 + greatest(coalesce(t.monetary_prev_90d, 0), 0)) AS spend_trend_90d,
     ln(1 + coalesce(t.frequency_90d, 0)) - ln(1 + coalesce(t.frequency_prev_90d, 0))
         AS frequency_trend_90d,
@@ -405,7 +419,7 @@ SELECT p.customer_id, p.cutoff,
     coalesce(x.n_categories, 0)::DOUBLE AS n_categories_{L}d,
     coalesce(m.category_entropy, 0)::DOUBLE AS category_entropy_{L}d,
     m.top_category_share AS top_category_share_{L}d,
-    coalesce(x.n_channels, 0)::DOUBLE AS n_channels_{L}d,
+    ({n_channels} + coalesce(x.n_other_channels, 0))::DOUBLE AS n_channels_{L}d,
 {chan_select},
     coalesce(t.n_returns, 0)::DOUBLE AS n_returns_{L}d,
     coalesce(t.returned_amount, 0)::DOUBLE AS returned_amount_{L}d,

@@ -22,7 +22,10 @@ the cost grows with edges plus customers x cutoffs.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import random
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import igraph as ig
@@ -93,7 +96,7 @@ def _churn_date_sql(cfg: FeatureConfig) -> str:
     return f"least({inactive}, {closed})"
 
 
-def prepare(db, cfg: FeatureConfig) -> None:
+def prepare(db, cfg: FeatureConfig, materialise=None) -> None:
     """Create the graph tables on the backend ``db``: nodes, dated edges, customer status.
 
     - ``g_nodes (node, idx)``: one node per consenting customer and per non-customer account;
@@ -102,6 +105,9 @@ def prepare(db, cfg: FeatureConfig) -> None:
     - ``g_status (customer_id, cutoff, spend, churn_date)``: each consenting customer who
       signed up before a cutoff, with the spend of the last L days and the churn date as
       observable then (null: not churned).
+
+    ``materialise(name, sql)`` builds ``g_status`` (default ``db.materialise``; the
+    build passes its customer shards).
     """
     L = cfg.long_window
     lb = windowed(
@@ -119,7 +125,7 @@ def prepare(db, cfg: FeatureConfig) -> None:
         ["max(ts) OVER w_all AS last_buy", "sum(amount) OVER w_recent AS spend"],
         {"w_all": frame(), "w_recent": frame(within_days=L, inclusive=True)},
     )
-    db.materialise(
+    (materialise or db.materialise)(
         "g_status",
         f"""
 SELECT c.customer_id, k.cutoff, coalesce(lb.spend, 0) AS spend, {_churn_date_sql(cfg)} AS churn_date
@@ -368,6 +374,54 @@ def features_at(
     )
 
 
+#: From this many edges on, the cutoffs' graphs are computed in parallel processes.
+PARALLEL_EDGES = 500_000
+
+
+def features_all(
+    edges: EdgeEvents,
+    statuses: list[pd.DataFrame],
+    cutoffs: list[pd.Timestamp],
+    recent_churn_days: int,
+    damping: float,
+    seed: int,
+    workers: int | None = None,
+) -> pd.DataFrame:
+    """:func:`features_at` for every cutoff (``statuses[i]`` at ``cutoffs[i]``), one frame.
+
+    On a large graph (:data:`PARALLEL_EDGES`) the cutoffs are shared among ``workers``
+    processes (default: the CPUs); each result depends on its inputs only, so the
+    table is the same either way.
+    """
+    args = [
+        (c, st, recent_churn_days, damping, seed) for c, st in zip(cutoffs, statuses, strict=True)
+    ]
+    workers = workers or os.cpu_count() or 1
+    if workers < 2 or len(cutoffs) < 2 or len(edges.k) < PARALLEL_EDGES:
+        parts = [features_at(edges, st, c, r, d, s) for c, st, r, d, s in args]
+    else:
+        ctx = multiprocessing.get_context("spawn")  # no fork of the engine's threads
+        with ProcessPoolExecutor(
+            min(workers, len(cutoffs)), mp_context=ctx, initializer=_set_edges, initargs=(edges,)
+        ) as pool:
+            parts = list(pool.map(_features_at_worker, args))
+    return pd.concat(parts, ignore_index=True)
+
+
+_EDGES: EdgeEvents | None = None
+
+
+def _set_edges(edges: EdgeEvents) -> None:
+    global _EDGES
+    _EDGES = edges
+
+
+def _features_at_worker(args) -> pd.DataFrame:
+    cutoff, status, recent, damping, seed = args
+    assert _EDGES is not None
+    return features_at(_EDGES, status, cutoff, recent, damping, seed)
+
+
 def status_at(db, cutoff: pd.Timestamp) -> pd.DataFrame:
     """Every customer node with its status at ``cutoff`` (see :func:`features_at`)."""
     at = f"TIMESTAMP '{pd.Timestamp(cutoff):%Y-%m-%d %H:%M:%S}'"
@@ -401,7 +455,7 @@ def assemble_query(cfg: FeatureConfig) -> str:
     return f"""
 SELECT p.customer_id, p.cutoff,
 {sel}
-FROM population p
+FROM population_all p
 JOIN customers c ON c.customer_id = p.customer_id
 LEFT JOIN g_features x ON x.customer_id = p.customer_id AND x.cutoff = p.cutoff
 """

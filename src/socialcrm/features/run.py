@@ -23,8 +23,10 @@ otherwise rebuilds it (``features.on_mismatch: rebuild``) or refuses
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +42,12 @@ from rich.table import Table
 import socialcrm.config  # noqa: F401  (registers the ${project_root:} resolver)
 from socialcrm import features as features_package
 from socialcrm import listening as listening_package
-from socialcrm.data.io import atomic_dir, write_parquet
+from socialcrm.data.io import ParquetSink, atomic_dir, write_parquet
 from socialcrm.data.load import read_manifest
+from socialcrm.errors import ConfigError, UserError
+from socialcrm.features.backends import FeatureBackend, open_backend
 from socialcrm.features.build import FeatureTable, build_features
 from socialcrm.features.config import content_config, feature_config
-from socialcrm.features.engine import connect, register_folder
 from socialcrm.identity import (
     IdentityMismatchError,
     describe_changes,
@@ -62,45 +65,129 @@ BUILD_FILE = "build.json"
 CODE_PACKAGES = {"features": features_package, "listening": listening_package}
 
 
+def open_feature_backend(cfg: DictConfig, console: Console | None = None) -> FeatureBackend:
+    """The backend ``features.engine`` names, configured from ``features.duckdb`` or
+    ``features.spark``.
+
+    DuckDB's temporary disk is capped at the configured ``max_temp_directory_size`` or
+    90% of the free space where ``temp_dir`` lives, whichever is smaller, so a build that
+    would fill the disk stops at the cap with :class:`FeatureResourceError` instead.
+    """
+    fcfg = feature_config(cfg.features)
+    duck = asdict(fcfg.duckdb)
+    duck.pop("shard_rows")  # the build's, not the connection's
+    if fcfg.engine == "duckdb" and duck.get("temp_dir"):
+        duck["max_temp_directory_size"], capped = temp_cap(
+            duck["max_temp_directory_size"], duck["temp_dir"]
+        )
+        if capped and console is not None:
+            console.print(f"features: {capped}")
+    spark = {k: v for k, v in asdict(fcfg.spark).items() if v is not None}
+    return open_backend(fcfg.engine, duckdb=duck, spark=spark)
+
+
+def temp_cap(configured: str, temp_dir: str | Path) -> tuple[str, str | None]:
+    """``max_temp_directory_size`` bounded by 90% of the free space at ``temp_dir``.
+
+    Returns
+    -------
+    tuple
+        The size to set (``"<n>B"`` or the configured text) and, when the free space is
+        the tighter bound, a sentence saying so (else None).
+    """
+    folder = Path(temp_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    want = parse_size(configured)
+    allowed = int(free * 0.9)
+    if want <= allowed:
+        return configured, None
+    return f"{allowed}B", (
+        f"temporary disk capped at {allowed / 1e9:.1f} GB (90% of the free space at {folder}),"
+        f" below features.duckdb.max_temp_directory_size={configured}"
+    )
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size such as ``20GB``, ``512MiB`` or ``1e9B``."""
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+    units |= {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+    t = str(text).strip().upper().replace(" ", "")
+    number = t.rstrip("KMGTIB")
+    unit = t[len(number) :]
+    if unit not in units:
+        raise ConfigError(f"cannot read the size {text!r} (use e.g. 20GB or 512MiB)")
+    return int(float(number) * units[unit])
+
+
+class FeatureResourceError(UserError):
+    """The feature build hit its configured memory or temporary-disk limit."""
+
+
+def _resource_error(err: BaseException, fcfg) -> FeatureResourceError:
+    d = fcfg.duckdb
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return FeatureResourceError(
+        "the feature build stopped at its resource limits: "
+        f"memory features.duckdb.memory_limit={d.memory_limit}, temporary disk "
+        f"features.duckdb.max_temp_directory_size={d.max_temp_directory_size} at "
+        f"features.duckdb.temp_dir={d.temp_dir} (DuckDB: {first}). Raise the limits, free "
+        "disk space there, or build on Spark (features.engine=spark)"
+    )
+
+
 def build_from_config(
     cfg: DictConfig,
-    register: Callable[[duckdb.DuckDBPyConnection], object],
+    register: Callable[[FeatureBackend], object],
     on_stage: Callable[[str], None] | None = None,
     cutoffs: list | None = None,
     with_labels: bool = True,
+    sink: Callable[[pd.DataFrame], None] | None = None,
+    console: Console | None = None,
 ) -> FeatureTable:
-    """Build ``cfg.features`` on tables that ``register`` puts into a fresh engine.
+    """Build ``cfg.features`` on tables that ``register`` puts into a fresh backend.
 
     Parameters
     ----------
     cfg
         The composed root config (features, listening, data.platforms).
     register
-        Makes the canonical tables visible, e.g.
-        ``lambda con: register_frames(con, tables)`` for in-memory frames.
+        Makes the canonical tables visible, e.g. ``lambda db: db.register_frames(tables)``
+        for in-memory frames.
     on_stage
         Called with the name of each stage as it starts.
-    cutoffs, with_labels
+    cutoffs, with_labels, sink
         As for :func:`~socialcrm.features.build.build_features` (default: the
-        configured cutoffs, with labels).
+        configured cutoffs, with labels, the table returned whole).
+
+    Raises
+    ------
+    FeatureResourceError
+        When DuckDB runs out of its memory limit or temporary-disk cap.
     """
     fcfg = feature_config(cfg.features)
-    eng = fcfg.engine
-    con = connect(eng.threads, eng.memory_limit, eng.temp_dir)
+    db = open_feature_backend(cfg, console)
     try:
-        register(con)
+        register(db)
         scorer_fn = build_scorer_fn(cfg.listening) if "social_listening" in fcfg.groups else None
         return build_features(
-            con,
+            db,
             fcfg,
             list(cfg.data.platforms),
             scorer_fn,
             cutoffs=cutoffs,
             with_labels=with_labels,
             on_stage=on_stage,
+            sink=sink,
         )
+    except duckdb.OutOfMemoryException as err:
+        raise _resource_error(err, fcfg) from err
+    except duckdb.IOException as err:
+        if "space" not in str(err).lower():
+            raise
+        raise _resource_error(err, fcfg) from err
     finally:
-        con.close()
+        db.close()
 
 
 def feature_identity(cfg: DictConfig, fingerprints: Mapping[str, Any]) -> dict[str, Any]:
@@ -276,14 +363,22 @@ def run_features(
     # measured before the build: the identity describes the inputs the build reads
     identity = dict(identity) if identity is not None else requested_identity(cfg)
     t0 = time.perf_counter()
-    ft = build_ingested(cfg, console, "features")
+    out_dir = Path(fcfg.output_dir)
+    with atomic_dir(out_dir) as tmp:
+        # streamed a cutoff at a time: the whole table is never in memory
+        parquet = ParquetSink(tmp)
+
+        def sink(chunk: pd.DataFrame) -> None:
+            parquet.write(
+                Path(FEATURES_FILE).stem, pa.Table.from_pandas(chunk, preserve_index=False)
+            )
+
+        ft = build_ingested(cfg, console, "features", sink=sink)
+        parquet.close()
+        _write_sidecars(
+            ft, tmp, OmegaConf.to_container(cfg.features, resolve=True), identity=identity
+        )
     seconds = time.perf_counter() - t0
-    write_feature_table(
-        ft,
-        Path(fcfg.output_dir),
-        OmegaConf.to_container(cfg.features, resolve=True),
-        identity=identity,
-    )
     if console is not None:
         _summary(ft, seconds, fcfg.output_dir, console)
     return ft
@@ -343,8 +438,9 @@ def build_ingested(
         task = progress.add_task("starting", total=None)
         return build_from_config(
             cfg,
-            lambda con: register_folder(con, cfg.data.interim_dir),
+            lambda db: db.register_folder(cfg.data.interim_dir),
             on_stage=lambda s: progress.update(task, description=s),
+            console=console,
             **build,
         )
 
@@ -355,46 +451,48 @@ def write_feature_table(
     features_cfg: dict,
     identity: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write the table, its manifest and build information atomically to ``out_dir``.
+    """Write a table built whole (``ft.frame``), its manifest and build information
+    atomically to ``out_dir``.
 
     ``identity`` (see :func:`feature_identity`) and its hash go into ``build.json``;
     a table written without one is never reused by :func:`ensure_features`.
     """
-    splits = ft.frame["split"].value_counts().to_dict()
+    with atomic_dir(out_dir) as tmp:
+        write_parquet(pa.Table.from_pandas(ft.frame, preserve_index=False), tmp / FEATURES_FILE)
+        _write_sidecars(ft, tmp, features_cfg, identity)
+
+
+def _write_sidecars(
+    ft: FeatureTable, folder: Path, features_cfg: dict, identity: Mapping[str, Any] | None
+) -> None:
     info = {
-        "rows": len(ft.frame),
-        "customers": int(ft.frame["customer_id"].nunique()),
+        "rows": ft.n_rows,
+        "customers": ft.n_customers,
         "cutoffs": [c.isoformat() for c in ft.cutoffs],
-        "rows_per_split": {k: int(v) for k, v in sorted(splits.items())},
+        "rows_per_split": {k: int(v) for k, v in sorted(ft.splits["rows"].items())},
         "timings": ft.timings,
         "features": features_cfg,
     }
     if identity is not None:
         info["identity"] = dict(identity)
         info["identity_sha256"] = identity_hash(identity)
-    with atomic_dir(out_dir) as tmp:
-        write_parquet(pa.Table.from_pandas(ft.frame, preserve_index=False), tmp / FEATURES_FILE)
-        (tmp / MANIFEST_FILE).write_text(
-            json.dumps([s.to_dict() for s in ft.manifest], indent=2) + "\n"
-        )
-        (tmp / BUILD_FILE).write_text(json.dumps(info, indent=2, default=str) + "\n")
+    (folder / MANIFEST_FILE).write_text(
+        json.dumps([s.to_dict() for s in ft.manifest], indent=2) + "\n"
+    )
+    (folder / BUILD_FILE).write_text(json.dumps(info, indent=2, default=str) + "\n")
 
 
 def _summary(ft: FeatureTable, seconds: float, out_dir: str, console: Console) -> None:
-    frame = ft.frame
-    table = Table(title=f"feature table: {len(frame):,} rows x {len(ft.feature_names)} features")
+    table = Table(title=f"feature table: {ft.n_rows:,} rows x {len(ft.feature_names)} features")
     for col in ("split", "cutoffs", "rows", "churn rate", "mean future spend"):
         table.add_column(col, justify="right" if col != "split" else "left")
-    for split in ("train", "gap", "valid", "test"):
-        part = frame[frame["split"] == split]
-        if part.empty:
-            continue
+    for split, r in ft.splits.iterrows():
         table.add_row(
-            split,
-            str(part["cutoff"].nunique()),
-            f"{len(part):,}",
-            f"{part['label_churn'].mean():.3f}" if "label_churn" in part else "",
-            f"{part['label_future_spend'].mean():.1f}" if "label_future_spend" in part else "",
+            str(split),
+            str(r["cutoffs"]),
+            f"{int(r['rows']):,}",
+            "" if pd.isna(r["churn_rate"]) else f"{r['churn_rate']:.3f}",
+            "" if pd.isna(r["mean_future_spend"]) else f"{r['mean_future_spend']:.1f}",
         )
     console.print(table)
     stages = Table(title=f"build stages ({seconds:.1f} s)")

@@ -103,7 +103,9 @@ def query(cfg: FeatureConfig, platforms: list[str]) -> str:
             ["account_id"],
             """SELECT po.account_id, epoch_seconds(po.timestamp) AS k, 1 AS ev,
                 po.timestamp AS ts, po.likes, po.shares, po.mentions_brand
-            FROM posts po SEMI JOIN linked_accounts a ON a.account_id = po.account_id""",
+            FROM posts po
+            SEMI JOIN (SELECT account_id FROM linked_accounts WHERE in_shard(customer_id)) AS a
+              ON a.account_id = po.account_id""",
             queries,
             [
                 ("ev", "INTEGER"),

@@ -20,6 +20,17 @@ whole seconds, as ``days_between`` counts them, so the windows are exact:
 ``age < w`` (``age = days_between(t, cutoff)``) is ``k > K - 86400 w``, i.e. a
 frame from ``86400 w - 1`` to ``1`` PRECEDING.
 
+Shards
+------
+A window operator holds its whole stream. So that memory stays bounded on one
+machine whatever the number of customers, DuckDB builds the per-customer groups
+a shard of customers at a time (``in_shard(customer_id)``, a hash of the id;
+see :func:`socialcrm.features.build.build_features`): the ``population`` view
+and every stream keyed by customer show one shard only. Each customer's rows
+are computed from that customer's events alone, so the result is the same.
+Spark partitions by itself and sees every customer at once (``in_shard`` is
+true there).
+
 Results are bit-for-bit reproducible with parallel execution: money, hours
 and sentiment are summed as exact decimals (their inputs have fixed decimal
 places), averages of counts and 0/1 flags are exact in floating point, and
@@ -34,6 +45,8 @@ DUCKDB_MACROS = """
 CREATE OR REPLACE MACRO days_between(a, b) AS date_diff('second', a, b) / 86400.0;
 CREATE OR REPLACE MACRO ordered_sum(x) AS list_sum(list(x ORDER BY x));
 CREATE OR REPLACE MACRO epoch_seconds(ts) AS date_diff('second', TIMESTAMP '1970-01-01', ts);
+CREATE OR REPLACE MACRO in_shard(key) AS hash(key) % coalesce(getvariable('feature_shards'), 1)
+    = coalesce(getvariable('feature_shard'), 0);
 """
 
 DAY = 86400  # seconds
@@ -112,10 +125,12 @@ def event_stream(
     part = ", ".join(keys)
     names = ", ".join(n for n, _ in columns)
     nulls = ", ".join(f"CAST(NULL AS {t}) AS {n}" for n, t in columns)
+    shard = f" WHERE in_shard({keys[0]})" if keys[0] == "customer_id" else ""
     return (
-        f"SELECT {part}, k, CAST(NULL AS TIMESTAMP) AS cutoff, {names} FROM ({events_sql}) AS ev\n"
+        f"SELECT {part}, k, CAST(NULL AS TIMESTAMP) AS cutoff, {names}"
+        f" FROM ({events_sql}) AS ev{shard}\n"
         f"UNION ALL\n"
-        f"SELECT {part}, k, cutoff, {nulls} FROM ({queries_sql}) AS qr"
+        f"SELECT {part}, k, cutoff, {nulls} FROM ({queries_sql}) AS qr{shard}"
     )
 
 

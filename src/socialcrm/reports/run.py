@@ -52,7 +52,7 @@ def compute(cfg: DictConfig, console: Console | None = None) -> dict:
     """All numbers and figure inputs of the report (reads the ingested data set)."""
     # every descriptive group; the report does not use the BTYD model outputs
     fcfg = replace(feature_config(cfg.features), groups=[g for g in GROUPS if g != "btyd"])
-    eng = fcfg.engine
+    eng = fcfg.duckdb  # the report's one cutoff is small: always DuckDB
     con = connect(eng.threads, eng.memory_limit, eng.temp_dir)
     register_folder(con, cfg.data.interim_dir)
     as_of = report_as_of(con, cfg.report.as_of)

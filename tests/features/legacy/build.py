@@ -21,11 +21,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from . import btyd, crm, graph, labels, listening, referral, social
 from socialcrm.features.config import FeatureConfig
 from socialcrm.features.cutoffs import assign_split, explicit_cutoffs, rolling_cutoffs
 from socialcrm.features.manifest import KEY_COLUMNS, FeatureSpec
 from socialcrm.features.sql import install_macros
+
+from . import btyd, crm, graph, labels, listening, referral, social
 
 
 @dataclass
