@@ -274,9 +274,14 @@ def graph_from_edges(
     k = len(src)
     s, d = inverse[:k], inverse[k:]
     pagerank = pagerank_power(len(nodes), s, d, weight, damping)
-    g = ig.Graph(n=len(nodes), edges=np.column_stack([s, d]), directed=True)
-    g.es["weight"] = weight
-    und = g.as_undirected(mode="collapse", combine_edges="sum")
+    # the undirected graph, both directions' weights summed, edges in (low, high) order:
+    # what igraph's as_undirected(mode="collapse", combine_edges="sum") makes, built directly
+    n = len(nodes)
+    lo, hi = np.minimum(s, d), np.maximum(s, d)
+    pair, inv = np.unique(lo * np.int64(n) + hi, return_inverse=True)
+    und_w = np.bincount(inv, weights=weight, minlength=len(pair))
+    und = ig.Graph(n=n, edges=np.column_stack([pair // n, pair % n]), directed=False)
+    und.es["weight"] = und_w
     random.seed(seed)  # igraph draws from Python's random module: fixes the community result
     membership = np.asarray(und.community_multilevel(weights="weight").membership, dtype=int)
     return GraphAt(nodes, s, d, weight, pagerank * len(nodes), membership)
