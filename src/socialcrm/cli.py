@@ -16,8 +16,12 @@ the traceback as well.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -265,17 +269,22 @@ def run(overrides: list[str] = OVERRIDES) -> None:
         t0 = time.perf_counter()
         _require_event_tables(cfg.data, "run the main job on")
         if cfg.data.source == "synthetic":
-            run_generate(cfg, console=console)
-        _ingest(cfg.data)
-        ensure_features(cfg, console=console)  # skipped when the table matches
-        run_report(cfg, console=console)
+            with _stage("generate"):
+                run_generate(cfg, console=console)
+        with _stage("ingest"):
+            _ingest(cfg.data)
+        with _stage("features"):
+            ensure_features(cfg, console=console)  # skipped when the table matches
+        with _stage("report"):
+            run_report(cfg, console=console)
         # in config order: a task may use a model an earlier one promoted; each model
         # goes through the promotion gate right after training (pipeline.promote)
         gate = [f"promotion.on_train={str(bool(cfg.pipeline.get('promote', True))).lower()}"]
-        outcomes = [
-            train(compose([*gate, *(overrides or []), f"task={task}"]), console=console)
-            for task in cfg.pipeline.tasks
-        ]
+        outcomes = []
+        for task in cfg.pipeline.tasks:
+            with _stage(f"train:{task}"):
+                task_cfg = compose([*gate, *(overrides or []), f"task={task}"])
+                outcomes.append(train(task_cfg, console=console))
     _print_training_summary(outcomes)
     decisions = [o.decision for o in outcomes if o.decision is not None]
     if decisions:
@@ -284,6 +293,30 @@ def run(overrides: list[str] = OVERRIDES) -> None:
         print_decisions(decisions, console)
     console.print(f"[bold green]done[/] in {time.perf_counter() - t0:.1f} s")
     console.print("Open the MLflow UI with [bold]make ui[/] (http://127.0.0.1:5000)")
+
+
+#: Names a file that ``socialcrm run`` appends its stage markers to (benchmarks/scale.py).
+STAGE_LOG_ENV = "SOCIALCRM_STAGE_LOG"
+
+
+def write_stage_marker(stage: str, event: str) -> None:
+    """Append ``{"stage", "event", "t"}`` (``t``: ``time.time()``) as one JSON line to the
+    file named by ``$SOCIALCRM_STAGE_LOG``, flushed at once; nothing when it is unset."""
+    path = os.environ.get(STAGE_LOG_ENV)
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"stage": stage, "event": event, "t": time.time()}) + "\n")
+        f.flush()
+
+
+@contextmanager
+def _stage(name: str) -> Iterator[None]:
+    """Markers around one stage of the main job: ``end`` only when it finishes (a stage
+    that raises is left open, which names the stage the job died in)."""
+    write_stage_marker(name, "start")
+    yield
+    write_stage_marker(name, "end")
 
 
 def _print_training_summary(outcomes) -> None:

@@ -44,7 +44,7 @@ from socialcrm import features as features_package
 from socialcrm import listening as listening_package
 from socialcrm.data.io import ParquetSink, atomic_dir, write_parquet
 from socialcrm.data.load import read_manifest
-from socialcrm.errors import ConfigError, UserError
+from socialcrm.errors import USAGE_ERROR, ConfigError, UserError
 from socialcrm.features.backends import FeatureBackend, open_backend
 from socialcrm.features.build import FeatureTable, build_features
 from socialcrm.features.config import content_config, feature_config
@@ -115,13 +115,16 @@ def parse_size(text: str) -> int:
     t = str(text).strip().upper().replace(" ", "")
     number = t.rstrip("KMGTIB")
     unit = t[len(number) :]
-    if unit not in units:
-        raise ConfigError(f"cannot read the size {text!r} (use e.g. 20GB or 512MiB)")
-    return int(float(number) * units[unit])
+    try:
+        return int(float(number) * units[unit])
+    except (KeyError, ValueError):
+        raise ConfigError(f"cannot read the size {text!r} (use e.g. 20GB or 512MiB)") from None
 
 
 class FeatureResourceError(UserError):
-    """The feature build hit its configured memory or temporary-disk limit."""
+    """The feature build hit its configured memory or temporary-disk limit (exit code 2)."""
+
+    exit_code = USAGE_ERROR
 
 
 def _resource_error(err: BaseException, fcfg) -> FeatureResourceError:

@@ -120,7 +120,9 @@ def duckdb_macros() -> dict[str, tuple[tuple[str, ...], exp.Expression]]:
 
 
 def _atomic(node: exp.Expression) -> bool:
-    return isinstance(node, exp.Column | exp.Literal | exp.Func | exp.Paren | exp.Null)
+    return isinstance(
+        node, exp.Column | exp.Literal | exp.Func | exp.Paren | exp.Null | exp.Boolean
+    )
 
 
 def _wrap(node: exp.Expression) -> exp.Expression:

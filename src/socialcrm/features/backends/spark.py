@@ -238,8 +238,6 @@ class SparkBackend:
             "spark.sql.catalogImplementation": "in-memory",
             "spark.sql.session.timeZone": "UTC",
             "spark.sql.ansi.enabled": "true",
-            # else "FROM t WHERE (TRUE)" parses as the alias WHERE with a column list
-            "spark.sql.ansi.enforceReservedKeywords": "true",
             "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
             "spark.sql.execution.arrow.pyspark.enabled": "true",
             "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
