@@ -1,111 +1,27 @@
-"""Build the feature table: cutoffs -> population -> feature groups -> labels -> split.
-
-:func:`build_features` runs on a DuckDB connection whose canonical tables are
-already registered (:mod:`socialcrm.features.engine`); it reads nothing from disk
-itself and returns the table, its manifest and per-group timings.
-
-The population at a cutoff: customers who signed up before it, whose contract
-was not closed before it, and who bought (or signed up) within
-``population.active_within_days`` before it.
-"""
+"""The feature build before issue 16, with its population query: the golden tests'
+reference. The helpers that did not change are the live module's."""
 
 from __future__ import annotations
 
-import resource
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 
+from socialcrm.features.build import (
+    FeatureTable,
+    _check_manifest,
+    _Timer,
+    as_backend,
+    choose_cutoffs,
+    score_posts,
+)
 from socialcrm.features.config import FeatureConfig
-from socialcrm.features.cutoffs import assign_split, explicit_cutoffs, rolling_cutoffs
-from socialcrm.features.manifest import KEY_COLUMNS, FeatureSpec
+from socialcrm.features.cutoffs import assign_split
+from socialcrm.features.manifest import FeatureSpec
 from socialcrm.features.sql import install_macros
 
 from . import btyd, crm, graph, labels, listening, referral, social
-
-
-@dataclass
-class FeatureTable:
-    """The result of a build.
-
-    Attributes
-    ----------
-    frame
-        One row per (customer, cutoff): keys, ``split``, features, labels.
-    manifest
-        One :class:`FeatureSpec` per feature and label column, in column order.
-    cutoffs
-        The cutoffs built.
-    timings
-        Per stage: wall seconds and the process's peak resident memory (GB) so far.
-    """
-
-    frame: pd.DataFrame
-    manifest: list[FeatureSpec]
-    cutoffs: list[pd.Timestamp]
-    timings: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    @property
-    def feature_names(self) -> list[str]:
-        return [s.name for s in self.manifest if s.role == "feature"]
-
-    @property
-    def label_names(self) -> list[str]:
-        return [s.name for s in self.manifest if s.role == "label"]
-
-
-def _peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
-
-
-class _Timer:
-    def __init__(self) -> None:
-        self.timings: dict[str, dict[str, float]] = {}
-
-    def __call__(self, name: str, fn: Callable[[], Any]) -> Any:
-        t0 = time.perf_counter()
-        out = fn()
-        self.timings[name] = {
-            "seconds": round(time.perf_counter() - t0, 3),
-            "peak_rss_gb": round(_peak_rss_gb(), 3),
-        }
-        return out
-
-
-def data_bounds(con: duckdb.DuckDBPyConnection) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last transaction time of the registered data set."""
-    lo, hi = con.execute("SELECT min(timestamp), max(timestamp) FROM transactions").fetchone()
-    if lo is None:
-        raise ValueError("the transactions table is empty: no cutoffs can be built")
-    return pd.Timestamp(lo), pd.Timestamp(hi)
-
-
-def choose_cutoffs(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) -> list[pd.Timestamp]:
-    """Explicit cutoffs from config, or rolling month starts that fit the data."""
-    if cfg.cutoffs.dates:
-        return explicit_cutoffs(list(cfg.cutoffs.dates))
-    start, end = data_bounds(con)
-    cutoffs = rolling_cutoffs(
-        start,
-        end,
-        cfg.horizon_days,
-        every_months=cfg.cutoffs.every_months,
-        min_history_days=cfg.cutoffs.min_history_days,
-        first=cfg.cutoffs.first,
-        last=cfg.cutoffs.last,
-    )
-    if not cutoffs:
-        raise ValueError(
-            f"the data ({start:%Y-%m-%d} .. {end:%Y-%m-%d}) are too short for "
-            f"{cfg.cutoffs.min_history_days} days of history plus a {cfg.horizon_days}-day "
-            "horizon: lower features.cutoffs.min_history_days or features.horizon_days"
-        )
-    return cutoffs
 
 
 def create_population(
@@ -141,49 +57,6 @@ ORDER BY k.cutoff, c.customer_id
 """
     )
     return con.execute("SELECT count(*) FROM population").fetchone()[0]
-
-
-def score_posts(
-    con: duckdb.DuckDBPyConnection,
-    scorer_fn: Callable[[list[str]], pd.DataFrame],
-    before: pd.Timestamp,
-) -> int:
-    """Score the posts of consenting customers dated before ``before``; register ``post_scores``.
-
-    ``scorer_fn`` maps texts to a frame with ``sentiment``, ``label`` and
-    ``complaint`` (see :mod:`socialcrm.listening`). Only linked accounts' posts
-    are read: posts of customers without consent are never scored.
-    """
-    posts = con.execute(
-        """
-        SELECT po.post_id, po.text FROM posts po
-        SEMI JOIN linked_accounts a ON a.account_id = po.account_id
-        WHERE po.timestamp < ?
-        """,
-        [before.to_pydatetime()],
-    ).df()
-    if len(posts):
-        scores = scorer_fn(posts["text"].tolist())
-        frame = pd.DataFrame(
-            {
-                "post_id": posts["post_id"].to_numpy(),
-                # six decimals: summed exactly as decimals downstream (reproducible)
-                "sentiment": np.round(scores["sentiment"].to_numpy(dtype=float), 6),
-                "negative": (scores["label"] == "negative").to_numpy(),
-                "complaint": (scores["complaint"].to_numpy(dtype=float) >= 0.5),
-            }
-        )
-    else:
-        frame = pd.DataFrame(
-            {
-                "post_id": pd.Series([], dtype="str"),
-                "sentiment": pd.Series([], dtype=float),
-                "negative": pd.Series([], dtype=bool),
-                "complaint": pd.Series([], dtype=bool),
-            }
-        )
-    _register_table(con, "post_scores", frame)
-    return len(frame)
 
 
 def _materialise(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
@@ -242,7 +115,7 @@ def build_features(
         raise ValueError("the social_listening group needs a post scorer (scorer_fn)")
 
     def _listening() -> None:
-        score_posts(con, scorer_fn, max(cutoffs))
+        score_posts(as_backend(con), scorer_fn, max(cutoffs))
         _materialise(con, "f_listening", listening.query(cfg))
 
     def _graph() -> None:
@@ -333,15 +206,3 @@ ORDER BY p.cutoff, p.customer_id
             frame[s.name] = frame[s.name].astype("float64")
     frame["cutoff"] = frame["cutoff"].astype("datetime64[us]")
     return frame
-
-
-def _check_manifest(frame: pd.DataFrame, manifest: list[FeatureSpec]) -> None:
-    expected = [*KEY_COLUMNS, *(s.name for s in manifest)]
-    if list(frame.columns) != expected:
-        missing = sorted(set(expected) - set(frame.columns))
-        extra = sorted(set(frame.columns) - set(expected))
-        raise AssertionError(
-            f"feature table and manifest disagree: missing {missing}, extra {extra}"
-        )
-    if len({s.name for s in manifest}) != len(manifest):
-        raise AssertionError("duplicate feature names in the manifest")

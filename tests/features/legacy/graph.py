@@ -1,90 +1,17 @@
-"""The ``social_graph`` group: position in the social graph and exposure to churn.
-
-The graph at a cutoff has one node per consenting customer (all their linked
-accounts merged) and one per non-customer account, and the follow, mention
-and reply edges dated before the cutoff. Accounts of customers without consent
-are not in it at all (see :mod:`socialcrm.features.engine`).
-
-Exposure to churn counts neighbours who are customers and who had *observably*
-churned by the cutoff: a contract closed before the cutoff, or (unless the
-definition is ``contract_end``) no purchase for ``inactivity_days`` (churn date =
-last purchase + that many days). Nothing after the cutoff is used.
-
-Degree and exposure are SQL; PageRank and community detection (multilevel
-modularity, "Louvain") use igraph, which handles graphs with millions of nodes.
-"""
+"""The social_graph group's queries before issue 16 (every event joined to every later cutoff):
+the golden tests' reference. Everything else is the live module's."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 import duckdb
 import igraph as ig
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from socialcrm.features.config import FeatureConfig
-from socialcrm.features.manifest import FeatureSpec
-
-GROUP = "social_graph"
-
-
-def specs(cfg: FeatureConfig) -> list[FeatureSpec]:
-    """The manifest entries of the group."""
-    R = cfg.graph.recent_churn_days
-    L = cfg.long_window
-    return [
-        FeatureSpec("degree", GROUP, "distinct accounts connected by follows, mentions or replies"),
-        FeatureSpec("n_customer_neighbours", GROUP, "neighbours who are (consenting) customers"),
-        FeatureSpec("n_churned_neighbours", GROUP, "neighbours who churned before the cutoff"),
-        FeatureSpec(
-            "churned_neighbour_share",
-            GROUP,
-            "share of customer neighbours who churned before the cutoff",
-        ),
-        FeatureSpec(
-            f"n_recent_churned_neighbours_{R}d",
-            GROUP,
-            f"neighbours who churned in the {R} days before the cutoff",
-        ),
-        FeatureSpec(
-            "two_hop_churned_share",
-            GROUP,
-            "share of churned customers among the neighbours' customer neighbours (two hops)",
-        ),
-        FeatureSpec(
-            f"neighbours_mean_spend_{L}d",
-            GROUP,
-            f"mean spend of customer neighbours, last {L} days",
-        ),
-        FeatureSpec(
-            "pagerank_scaled", GROUP, "PageRank influence times the number of nodes (1 = average)"
-        ),
-        FeatureSpec(
-            "community_size", GROUP, "size of the customer's community (multilevel modularity)"
-        ),
-    ]
-
-
-def _churn_date_sql(cfg: FeatureConfig) -> str:
-    """When a neighbour observably churned, as of the cutoff (null: not churned).
-
-    A closed contract is churn as soon as it happens, whatever the label
-    definition (it is the quickest evidence); otherwise, unless the definition is
-    ``contract_end``, ``inactivity_days`` without a purchase is churn, dated at the
-    end of that quiet period.
-    """
-    inactive = (
-        f"CASE WHEN coalesce(lb.last_buy, c.signup_date) + INTERVAL {cfg.churn.inactivity_days} DAY"
-        f" <= k.cutoff THEN coalesce(lb.last_buy, c.signup_date)"
-        f" + INTERVAL {cfg.churn.inactivity_days} DAY END"
-    )
-    closed = "CASE WHEN c.closed_at < k.cutoff THEN c.closed_at END"
-    if cfg.churn.definition == "contract_end":
-        return closed
-    return f"least({inactive}, {closed})"
+from socialcrm.features.graph import GraphAt, _churn_date_sql, pagerank_power, specs  # noqa: F401
 
 
 def prepare(con: duckdb.DuckDBPyConnection, cfg: FeatureConfig) -> None:
@@ -186,60 +113,6 @@ SELECT m.customer_id, m.cutoff, m.u AS node,
     m.neighbours_mean_spend::DOUBLE AS neighbours_mean_spend
 FROM me m LEFT JOIN two_hop t ON t.u = m.u AND t.cutoff = m.cutoff
 """
-
-
-@dataclass
-class GraphAt:
-    """The social graph at one cutoff: nodes with an edge before it, numbered in key order.
-
-    Attributes
-    ----------
-    nodes
-        Global node numbers (``g_nodes.idx``) of the graph's nodes, sorted.
-    src, dst, weight
-        Directed weighted edges as positions into ``nodes``.
-    pagerank
-        PageRank times the number of nodes (mean 1).
-    membership
-        Community of each node (multilevel modularity on the undirected graph).
-    """
-
-    nodes: np.ndarray
-    src: np.ndarray
-    dst: np.ndarray
-    weight: np.ndarray
-    pagerank: np.ndarray
-    membership: np.ndarray
-
-
-def pagerank_power(
-    n: int,
-    src: np.ndarray,
-    dst: np.ndarray,
-    weight: np.ndarray,
-    damping: float,
-    tol: float = 1e-12,
-    max_iter: int = 500,
-) -> np.ndarray:
-    """Weighted directed PageRank by power iteration (sums to 1).
-
-    Dangling nodes spread their rank uniformly. A plain sparse power iteration
-    gives the same bits on every run (library eigen-solvers may not), which
-    keeps the feature table reproducible.
-    """
-    if n == 0:
-        return np.zeros(0)
-    out_w = np.bincount(src, weights=weight, minlength=n)
-    trans = sp.csr_matrix((weight / out_w[src], (dst, src)), shape=(n, n))
-    dangling = out_w == 0
-    x = np.full(n, 1.0 / n)
-    for _ in range(max_iter):
-        new = damping * (trans @ x) + (damping * x[dangling].sum() + 1.0 - damping) / n
-        done = np.abs(new - x).sum() < tol
-        x = new
-        if done:
-            break
-    return x / x.sum()
 
 
 def graph_at(

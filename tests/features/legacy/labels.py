@@ -1,63 +1,10 @@
-"""Labels: what happens in the horizon after the cutoff, ``[cutoff, cutoff + horizon)``.
-
-- ``label_churn``: by the configured definition: ``inactivity`` (no purchase in
-  the horizon), ``contract_end`` (the contract closes in the horizon) or ``either``;
-- ``label_future_spend``: net spend (purchases minus returns) in the horizon,
-  the CLV target; ``label_future_purchases``: number of purchases;
-- ``label_contacts``, ``label_offer_responses``, ``label_offer_revenue``: campaign
-  contacts in the horizon, responses to offers, and the revenue they brought.
-
-Nothing before the cutoff or after the horizon is read.
-"""
+"""The labels group's query before issue 16 (every event joined to every later cutoff):
+the golden tests' reference. Everything else is the live module's."""
 
 from __future__ import annotations
 
 from socialcrm.features.config import FeatureConfig
-from socialcrm.features.manifest import FeatureSpec
-
-GROUP = "label"
-
-
-def specs(cfg: FeatureConfig) -> list[FeatureSpec]:
-    """The manifest entries of the labels."""
-    h = cfg.horizon_days
-    d = cfg.churn.definition
-    return [
-        FeatureSpec(
-            "label_churn", GROUP, f"churned in the {h} days after the cutoff ({d})", "bool", "label"
-        ),
-        FeatureSpec(
-            "label_future_spend",
-            GROUP,
-            f"net spend in the {h} days after the cutoff",
-            "float",
-            "label",
-        ),
-        FeatureSpec(
-            "label_future_purchases",
-            GROUP,
-            f"purchases in the {h} days after the cutoff",
-            "float",
-            "label",
-        ),
-        FeatureSpec(
-            "label_contacts", GROUP, f"campaign contacts in the {h} days after", "float", "label"
-        ),
-        FeatureSpec(
-            "label_offer_responses",
-            GROUP,
-            f"responses to offers in the {h} days after",
-            "float",
-            "label",
-        ),
-        FeatureSpec(
-            "label_offer_revenue",
-            GROUP,
-            f"revenue from offer responses in the {h} days after",
-            "float",
-            "label",
-        ),
-    ]
+from socialcrm.features.labels import specs  # noqa: F401  (unchanged)
 
 
 def query(cfg: FeatureConfig) -> str:

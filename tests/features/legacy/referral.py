@@ -1,36 +1,10 @@
-"""The ``referral`` group: customers brought in, and their value so far.
-
-Customer referral value (CRV) here is *realised*: the net spend, before the
-cutoff, of the customers this customer referred before the cutoff. Referrals
-are CRM records (a referral programme), so they do not depend on social consent.
-"""
+"""The referral group's query before issue 16 (every event joined to every later cutoff):
+the golden tests' reference. Everything else is the live module's."""
 
 from __future__ import annotations
 
 from socialcrm.features.config import FeatureConfig
-from socialcrm.features.manifest import FeatureSpec
-
-GROUP = "referral"
-
-
-def specs(cfg: FeatureConfig) -> list[FeatureSpec]:
-    """The manifest entries of the group."""
-    L = cfg.long_window
-    return [
-        FeatureSpec("n_referrals_total", GROUP, "customers referred before the cutoff"),
-        FeatureSpec(f"n_referrals_{L}d", GROUP, f"customers referred in the last {L} days"),
-        FeatureSpec(
-            "referral_value_total",
-            GROUP,
-            "net spend before the cutoff of the customers referred (realised referral value)",
-        ),
-        FeatureSpec(
-            f"referral_value_{L}d",
-            GROUP,
-            f"net spend in the last {L} days of the customers referred",
-        ),
-        FeatureSpec("is_referred", GROUP, "the customer was referred by another (1/0)"),
-    ]
+from socialcrm.features.referral import specs  # noqa: F401  (unchanged)
 
 
 def query(cfg: FeatureConfig) -> str:

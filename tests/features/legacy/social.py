@@ -1,61 +1,11 @@
-"""The ``social_activity`` group: presence and activity on social platforms.
-
-Only accounts linked to customers who consented (``linked_accounts``) are used,
-and only accounts that existed before the cutoff. Customers without consent get
-null in every column (unknown, not zero); consenting customers without any
-account get zeros. Follower counts come from follow edges dated before the
-cutoff; the accounts' ``followers`` and ``follows_brand`` attributes describe
-the extract date, not the cutoff, and are used only with
-``snapshot_attributes: true``.
-"""
+"""The social_activity group's query before issue 16 (every event joined to every later cutoff):
+the golden tests' reference. Everything else is the live module's."""
 
 from __future__ import annotations
 
 from socialcrm.features.config import FeatureConfig
-from socialcrm.features.manifest import FeatureSpec
+from socialcrm.features.social import specs  # noqa: F401  (unchanged)
 from socialcrm.features.sql import ident, quote
-
-GROUP = "social_activity"
-
-
-def _counts(cfg: FeatureConfig) -> list[tuple[str, str]]:
-    L = cfg.long_window
-    return [
-        ("n_platforms", "platforms the customer has an account on"),
-        ("n_posts_90d", "posts in the last 90 days"),
-        (f"n_posts_{L}d", f"posts in the last {L} days"),
-        (f"likes_{L}d", f"likes received on posts of the last {L} days"),
-        (f"shares_{L}d", f"shares of posts of the last {L} days"),
-        (f"brand_mentions_{L}d", f"posts naming the brand, last {L} days"),
-        ("followers_in_graph", "accounts following the customer (follow edges before the cutoff)"),
-        ("following_in_graph", "accounts the customer follows (follow edges before the cutoff)"),
-    ]
-
-
-def specs(cfg: FeatureConfig, platforms: list[str]) -> list[FeatureSpec]:
-    """The manifest entries of the group."""
-    L = cfg.long_window
-    out = [
-        FeatureSpec(f"on_{ident(p)}", GROUP, f"has an account on {p} (1/0; null: no consent)")
-        for p in platforms
-    ]
-    out += [FeatureSpec(n, GROUP, f"{d} (null: no consent)") for n, d in _counts(cfg)]
-    out += [
-        FeatureSpec(
-            f"engagement_per_post_{L}d", GROUP, f"(likes + shares) per post, last {L} days"
-        ),
-        FeatureSpec("days_since_last_post", GROUP, "days since the last post (null: none)"),
-    ]
-    if cfg.snapshot_attributes:
-        out += [
-            FeatureSpec(
-                "followers_snapshot", GROUP, "followers at the extract date (not point in time)"
-            ),
-            FeatureSpec(
-                "follows_brand_snapshot", GROUP, "follows the brand at the extract date (1/0)"
-            ),
-        ]
-    return out
 
 
 def query(cfg: FeatureConfig, platforms: list[str]) -> str:
