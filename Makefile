@@ -108,11 +108,15 @@ params: env
 	$(DVC_ENV) $(PY) -c 'from dvc.utils.hydra import compose_and_dump as c; \
 		c("params.yaml", "$(abspath conf)", None, "config", "$(abspath .)", [])'
 
-bench: env
+bench: env-spark
 	$(PY) benchmarks/main_job.py
 	$(PY) benchmarks/generate_large.py
 	$(PY) benchmarks/features_one_cutoff.py
 	$(PY) benchmarks/features_one_cutoff.py data=synthetic_large
+	$(PY) benchmarks/features_golden.py
+	$(PY) benchmarks/scale.py
+	$(PY) benchmarks/train_sample.py
+	$(PY) benchmarks/features_engines.py --customers 100000
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .cache .pytest_cache logs
