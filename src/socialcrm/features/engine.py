@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from socialcrm.data.schemas import PANDAS_DTYPES, TABLES
 
@@ -107,5 +108,6 @@ def register_frames(
 
 
 def _register_frame(con: duckdb.DuckDBPyConnection, name: str, df: pd.DataFrame) -> None:
-    con.register(f"_frame_{name}", df)
+    # as Arrow: DuckDB scans pandas' Arrow-backed strings row by row (minutes at 10M rows)
+    con.register(f"_frame_{name}", pa.Table.from_pandas(df, preserve_index=False))
     con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM _frame_{name}")
