@@ -22,4 +22,3 @@ def assert_same_table(old: pd.DataFrame, new: pd.DataFrame, rtol: float = 1e-9) 
         if not same.all():
             bad[col] = int((~same).sum())
     assert not bad, f"columns that differ (rows): {bad}"
-
