@@ -64,6 +64,26 @@ def connect(threads: int = 2, memory_limit: str = "10GB", temp_dir: str | None =
     return con
 
 
+def ingested_tables(folder: str | Path) -> dict[str, Path | None]:
+    """``<folder>/<table>.parquet`` of every canonical table (None: absent).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder holds no ingested data set (no ``customers.parquet``).
+    """
+    folder = Path(folder)
+    if not (folder / "customers.parquet").is_file():
+        raise FileNotFoundError(
+            f"no ingested data set in {folder} (customers.parquet is missing): "
+            "run `socialcrm ingest` (or `make run`) first"
+        )
+    return {
+        n: (folder / f"{n}.parquet" if (folder / f"{n}.parquet").is_file() else None)
+        for n in TABLES
+    }
+
+
 def register_folder(con: duckdb.DuckDBPyConnection, folder: str | Path) -> list[str]:
     """Register ``<folder>/<table>.parquet`` for every canonical table (empty views if absent).
 
@@ -72,16 +92,9 @@ def register_folder(con: duckdb.DuckDBPyConnection, folder: str | Path) -> list[
     list of str
         The tables that were present.
     """
-    folder = Path(folder)
-    if not (folder / "customers.parquet").is_file():
-        raise FileNotFoundError(
-            f"no ingested data set in {folder} (customers.parquet is missing): "
-            "run `socialcrm ingest` (or `make run`) first"
-        )
     present = []
-    for name in TABLES:
-        path = folder / f"{name}.parquet"
-        if path.is_file():
+    for name, path in ingested_tables(folder).items():
+        if path is not None:
             con.execute(
                 f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{path.as_posix()}')"
             )

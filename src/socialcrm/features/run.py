@@ -42,7 +42,7 @@ from rich.table import Table
 import socialcrm.config  # noqa: F401  (registers the ${project_root:} resolver)
 from socialcrm import features as features_package
 from socialcrm import listening as listening_package
-from socialcrm.data.io import ParquetSink, atomic_dir, write_parquet
+from socialcrm.data.io import ParquetSink, atomic_dir
 from socialcrm.data.load import read_manifest
 from socialcrm.errors import USAGE_ERROR, ConfigError, UserError
 from socialcrm.features.backends import FeatureBackend, open_backend
@@ -446,23 +446,6 @@ def build_ingested(
             console=console,
             **build,
         )
-
-
-def write_feature_table(
-    ft: FeatureTable,
-    out_dir: Path,
-    features_cfg: dict,
-    identity: Mapping[str, Any] | None = None,
-) -> None:
-    """Write a table built whole (``ft.frame``), its manifest and build information
-    atomically to ``out_dir``.
-
-    ``identity`` (see :func:`feature_identity`) and its hash go into ``build.json``;
-    a table written without one is never reused by :func:`ensure_features`.
-    """
-    with atomic_dir(out_dir) as tmp:
-        write_parquet(pa.Table.from_pandas(ft.frame, preserve_index=False), tmp / FEATURES_FILE)
-        _write_sidecars(ft, tmp, features_cfg, identity)
 
 
 def _write_sidecars(

